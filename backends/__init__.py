@@ -1,0 +1,1 @@
+"""One module per target: pure functions from the IR to files."""

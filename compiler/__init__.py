@@ -1,0 +1,53 @@
+"""From .vnet text to a checked IR.
+
+    parser.parse   text -> raw statements (lark, LALR)
+    expand.expand  include, let, for, ${…}   -> statements of final words
+    check.Checker  schema, names, references, checks -> ir.Site
+
+``compile_file`` / ``compile_source`` run the three; each phase reports all
+its errors at once as a CompileError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .check import Checker
+from .diagnostics import CompileError, Diagnostic, Source
+from .expand import expand, read_source
+from .ir import Site
+from .parser import parse
+from .values import BadValue
+
+
+@dataclass(frozen=True)
+class Result:
+    site: Site
+    warnings: tuple[Diagnostic, ...]
+
+
+def compile_source(text: str, path: str = "<input>") -> Result:
+    return _compile(Source(path, text))
+
+
+def compile_file(path: str) -> Result:
+    try:
+        source = read_source(path)
+    except BadValue as exc:
+        raise CompileError([Diagnostic("error", exc.message, None, exc.hint)]) from None
+    return _compile(source)
+
+
+def _compile(source: Source) -> Result:
+    raw = parse(source)
+    statements, files, expansion = expand(raw)
+    expansion.raise_if_errors()
+    checker = Checker()
+    try:
+        site = checker.check(statements, files)
+    except CompileError as exc:
+        raise CompileError([*expansion.items, *exc.diagnostics]) from None
+    return Result(site, tuple(expansion.warnings + checker.out.warnings))
+
+
+__all__ = ["compile_file", "compile_source", "CompileError", "Diagnostic", "Result", "Site"]

@@ -1,0 +1,800 @@
+"""From expanded statements to the checked IR (language.md §2–4).
+
+1. structure: hosts, namespaces, device statements;
+2. properties: every statement of a device block against its kind's schema
+   (schema.py), values typed by values.py;
+3. per host: names, namespaces, references, masters, cycles, then the checks of
+   each kind (KIND_CHECKS) and the warnings;
+4. the IR (ir.py), devices in dependency order.
+
+All errors of the phase are collected before CompileError is raised.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Callable, Iterable
+
+from .diagnostics import Collector, Span, did_you_mean
+from .expand import Stmt, Word
+from .ir import DEVICE_CLASSES, RECORD_CLASSES, Device, DeviceRef, Host, Namespace, Site
+from .schema import KEYWORDS, KINDS, MASTER_KINDS, PEER, Kind, Prop, Section, props_of, python_name
+from .values import BadValue
+
+_NETNS_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
+_HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
+
+
+@dataclass(slots=True)
+class Val:
+    """A checked value and the span of the word it came from."""
+
+    value: Any
+    span: Span
+
+
+@dataclass(slots=True)
+class Block:
+    """A parsed section (``port eth0 { … }``) or device body: its labels and properties."""
+
+    spec: Section | None
+    keys: tuple[Val, ...]
+    props: dict[str, Any]          # name -> Val | list[Val] | list[Block] | Block
+    span: Span
+    given: set[str] = field(default_factory=set)   # named in the block, valid or not
+
+    def val(self, name: str) -> Val | None:
+        found = self.props.get(name)
+        return found if isinstance(found, Val) else None
+
+    def value(self, name: str, default: Any = None) -> Any:
+        found = self.props.get(name)
+        return found.value if isinstance(found, Val) else default
+
+    def vals(self, name: str) -> list:
+        found = self.props.get(name)
+        return found if isinstance(found, list) else []
+
+
+@dataclass(slots=True, eq=False)
+class Draft:
+    """A device while it is being checked."""
+
+    kind: Kind
+    name: str
+    name_span: Span
+    body: Block
+    index: int
+    netns: str | None = None
+    created_by: Draft | None = None
+    master: Draft | None = None
+    master_span: Span | None = None
+    ports: list[Draft] = field(default_factory=list)
+    refs: dict[str, Any] = field(default_factory=dict)  # prop -> DeviceRef / tuple of DeviceRef
+
+    @property
+    def ref(self) -> DeviceRef:
+        return DeviceRef(self.name, self.netns)
+
+    def label(self) -> str:
+        return f"{self.kind.name} '{self.name}'"
+
+
+@dataclass(slots=True)
+class _HostDraft:
+    name: str | None
+    span: Span | None
+    netns: dict[str, Span] = field(default_factory=dict)
+    devices: list[Draft] = field(default_factory=list)
+
+
+# --- 1. structure -------------------------------------------------------------------
+
+class Checker:
+    def __init__(self) -> None:
+        self.out = Collector()
+        self.index = 0
+
+    def check(self, statements: tuple[Stmt, ...], files: Iterable[str] = ()) -> Site:
+        hosts = self._structure(statements)
+        built = []
+        for host in hosts:
+            self._resolve(host)
+            built.append(host)
+        self.out.raise_if_errors()
+        return Site(tuple(self._host_ir(h) for h in built), tuple(files))
+
+    def _structure(self, statements: tuple[Stmt, ...]) -> list[_HostDraft]:
+        implicit = _HostDraft(None, None)
+        hosts: list[_HostDraft] = []
+        host_names: dict[str, Span] = {}
+        site_netns: dict[str, Span] = {}
+        first_host: Span | None = None
+        loose: list[Stmt] = []
+        for stmt in statements:
+            head = stmt.head.text
+            if head == "host" and not stmt.head.quoted:
+                first_host = first_host or stmt.span
+                host = self._host(stmt, host_names)
+                if host is not None:
+                    hosts.append(host)
+            elif head == "netns" and not stmt.head.quoted:
+                self._netns(stmt, site_netns)
+            else:
+                loose.append(stmt)
+        if hosts:
+            for stmt in loose:
+                if stmt.head.text in KINDS:
+                    self.out.error(f"{stmt.head.text} '{_name_text(stmt)}' is outside every host block",
+                                   stmt.span, hint="this file has host blocks, so every device must be inside one",
+                                   notes=[f"the first host block is at {first_host}"])
+                else:
+                    self._device(stmt, implicit)
+            for host in hosts:
+                for name, span in site_netns.items():
+                    if name in host.netns:
+                        self.out.error(f"namespace '{name}' is already declared for every host",
+                                       host.netns[name], notes=[f"declared at {span}"])
+                host.netns = {**site_netns, **host.netns}
+            return hosts
+        implicit.netns = site_netns
+        for stmt in loose:
+            self._device(stmt, implicit)
+        return [implicit]
+
+    def _host(self, stmt: Stmt, names: dict[str, Span]) -> _HostDraft | None:
+        if len(stmt.words) != 2 or stmt.block is None:
+            self.out.error("'host' is written: host NAME { devices… }", stmt.span)
+            return None
+        word = stmt.words[1]
+        if not _HOST_NAME.fullmatch(word.text):
+            self.out.error(f"'{word.text}' is not a valid host name", word.span,
+                           hint="letters, digits, '-' and '.', starting with a letter or digit")
+            return None
+        if word.text in names:
+            self.out.error(f"host '{word.text}' is declared twice", word.span,
+                           notes=[f"first declared at {names[word.text]}"])
+            return None
+        names[word.text] = word.span
+        host = _HostDraft(word.text, word.span)
+        for inner in stmt.block:
+            if inner.head.text == "host" and not inner.head.quoted:
+                self.out.error("host blocks cannot be nested", inner.span)
+            elif inner.head.text == "netns" and not inner.head.quoted:
+                self._netns(inner, host.netns)
+            else:
+                self._device(inner, host)
+        return host
+
+    def _netns(self, stmt: Stmt, declared: dict[str, Span]) -> None:
+        if len(stmt.words) != 2:
+            self.out.error("'netns' is written: netns NAME", stmt.span)
+            return
+        if stmt.block is not None:
+            self.out.error("'netns' takes no block", stmt.open_span,
+                           hint="put the devices in the namespace with a 'netns NAME' property")
+            return
+        word = stmt.words[1]
+        if not _NETNS_NAME.fullmatch(word.text) or word.text in (".", ".."):
+            self.out.error(f"'{word.text}' is not a valid namespace name", word.span,
+                           hint="letters, digits and . _ + -, at most 64 characters")
+            return
+        if word.text in declared:
+            self.out.error(f"namespace '{word.text}' is declared twice", word.span,
+                           notes=[f"first declared at {declared[word.text]}"])
+            return
+        declared[word.text] = word.span
+
+    # --- 2. devices and their properties ------------------------------------------
+
+    def _device(self, stmt: Stmt, host: _HostDraft) -> None:
+        head = stmt.head
+        kind = KINDS.get(head.text)
+        if kind is None or head.quoted:
+            self.out.error(f"unknown statement '{head.text}'", head.span,
+                           did_you_mean(head.text, [*KINDS, *KEYWORDS]) or
+                           "a statement is a device kind (bridge, vlan, …) or include, let, for, netns, host")
+            return
+        if len(stmt.words) < 2:
+            self.out.error(f"{kind.name} needs a name", head.span, hint=f"write {kind.name} NAME {{ … }}")
+            return
+        if len(stmt.words) > 2:
+            extra = stmt.words[2]
+            self.out.error(f"unexpected '{extra.text}' after the device name", extra.span,
+                           hint="properties go in a block: KIND NAME { property value }")
+            return
+        name = self._name(stmt.words[1])
+        if name is None:
+            return
+        body = self._block(stmt.block or (), props_of(kind), None, (), stmt.span, kind.name)
+        draft = Draft(kind, name, stmt.words[1].span, body, self._next())
+        netns = body.val("netns")
+        draft.netns = netns.value if netns else None
+        self._required(draft.body, kind.props, draft.label(), draft.name_span)
+        host.devices.append(draft)
+        peer = body.props.get("peer")
+        if isinstance(peer, Block):
+            self._peer(draft, peer, host)
+
+    def _peer(self, owner: Draft, block: Block, host: _HostDraft) -> None:
+        name_val = block.keys[0]
+        draft = Draft(owner.kind, name_val.value, name_val.span, block, self._next(), created_by=owner)
+        netns = block.val("netns")
+        draft.netns = netns.value if netns else None
+        host.devices.append(draft)
+
+    def _next(self) -> int:
+        self.index += 1
+        return self.index
+
+    def _name(self, word: Word) -> str | None:
+        from .values import Name
+        try:
+            return Name().parse(word.text)
+        except BadValue as exc:
+            self.out.error(exc.message, word.span, exc.hint)
+            return None
+
+    def _block(self, statements: Iterable[Stmt], table: dict[str, Prop | Section], spec: Section | None,
+               keys: tuple[Val, ...], span: Span, owner: str) -> Block:
+        block = Block(spec, keys, {}, span)
+        first: dict[str, Span] = {}
+        for stmt in statements:
+            head = stmt.head
+            prop = table.get(head.text)
+            if prop is not None and not head.quoted:
+                block.given.add(prop.name)
+            if prop is None or head.quoted:
+                hint = did_you_mean(head.text, table)
+                if head.text in KINDS or head.text in KEYWORDS:
+                    hint = hint or f"a {head.text} statement cannot stand inside a block"
+                self.out.error(f"unknown property '{head.text}' for {owner}", head.span, hint)
+                continue
+            if isinstance(prop, Section):
+                self._section(stmt, prop, block, first, owner)
+            else:
+                self._prop(stmt, prop, block, first, owner)
+        return block
+
+    def _prop(self, stmt: Stmt, prop: Prop, block: Block, first: dict[str, Span], owner: str) -> None:
+        head = stmt.head
+        if stmt.block is not None:
+            self.out.error(f"'{prop.name}' takes no block", stmt.open_span)
+            return
+        values = stmt.words[1:]
+        if not values:
+            self.out.error(f"'{prop.name}' needs a value", head.span,
+                           hint=f"expected {prop.type.describe}")
+            return
+        if prop.name in first and not prop.repeat:
+            self.out.error(f"'{prop.name}' is given twice", head.span,
+                           notes=[f"first given at {first[prop.name]}"])
+            return
+        first.setdefault(prop.name, head.span)
+        if getattr(prop.type, "words", False):
+            try:
+                value = prop.type.parse_words([w.text for w in values])  # type: ignore[attr-defined]
+            except BadValue as exc:
+                self._bad(exc, values[min(exc.word, len(values) - 1)])
+                return
+            self._store(block, prop, [Val(value, values[0].span)])
+            return
+        if len(values) > 1 and not prop.many:
+            self.out.error(f"'{prop.name}' takes one value", values[1].span,
+                           hint='quote text with spaces: "…"' if isinstance(prop.type, type(None)) else None)
+            return
+        parsed = []
+        for word in values:
+            try:
+                parsed.append(Val(prop.type.parse(word.text), word.span))
+            except BadValue as exc:
+                self._bad(exc, word)
+        self._store(block, prop, parsed)
+
+    def _store(self, block: Block, prop: Prop, parsed: list[Val]) -> None:
+        if prop.is_list:
+            block.props.setdefault(prop.name, []).extend(parsed)
+        elif parsed:
+            block.props[prop.name] = parsed[0]
+
+    def _bad(self, exc: BadValue, word: Word) -> None:
+        span = word.span
+        if exc.length and not word.quoted:
+            span = span.at(exc.offset, exc.length)
+        self.out.error(exc.message, span, exc.hint)
+
+    def _section(self, stmt: Stmt, spec: Section, block: Block, first: dict[str, Span], owner: str) -> None:
+        head = stmt.head
+        labels = stmt.words[1:]
+        form = " ".join([spec.name, *(k.upper() for k, _ in spec.keys)])
+        if len(labels) != len(spec.keys):
+            at = labels[len(spec.keys)].span if len(labels) > len(spec.keys) else head.span
+            self.out.error(f"'{spec.name}' is written: {form}{' { … }' if spec.block_required else ' [{ … }]'}", at)
+            return
+        keys = []
+        for word, (_, kind_of_key) in zip(labels, spec.keys):
+            try:
+                keys.append(Val(kind_of_key.parse(word.text), word.span))
+            except BadValue as exc:
+                self._bad(exc, word)
+        if len(keys) != len(labels):
+            return
+        if stmt.block is None and spec.block_required:
+            self.out.error(f"'{spec.name}' needs a block", labels[-1].span if labels else head.span,
+                           hint=f"write {form} {{ … }}")
+            return
+        label = " ".join([spec.name, *(_label_text(k) for k in keys)])
+        child = self._block(stmt.block or (), spec.props, spec, tuple(keys), head.span, label)
+        if spec is not PEER:
+            self._required(child, spec.props, f"'{label}'", head.span)
+        if spec.single:
+            if spec.name in first:
+                self.out.error(f"'{spec.name}' is given twice", head.span,
+                               notes=[f"first given at {first[spec.name]}"])
+                return
+            first[spec.name] = head.span
+            block.props[spec.name] = child
+            return
+        existing = block.props.setdefault(spec.name, [])
+        for other in existing:
+            if [k.value for k in other.keys] == [k.value for k in keys]:
+                self.out.error(f"{label} is given twice", head.span, notes=[f"first given at {other.span}"])
+                return
+        existing.append(child)
+
+    def _required(self, block: Block, table: dict[str, Prop | Section], owner: str, span: Span) -> None:
+        for name, spec in table.items():
+            if spec.required and name not in block.given:
+                self.out.error(f"{owner} needs '{name}'", span, hint=f"add '{name} …' to its block")
+
+    # --- 3. per host: names, references, masters, cycles ----------------------------------
+
+    def _resolve(self, host: _HostDraft) -> None:
+        index: dict[DeviceRef, Draft] = {}
+        by_name: dict[str, list[Draft]] = {}
+        for draft in host.devices:
+            if draft.netns is not None and draft.netns not in host.netns:
+                span = draft.body.val("netns").span  # type: ignore[union-attr]
+                self.out.error(f"namespace '{draft.netns}' is not declared", span,
+                               did_you_mean(draft.netns, host.netns) or f"declare it with 'netns {draft.netns}'")
+            if draft.ref in index:
+                other = index[draft.ref]
+                where = "" if draft.netns is None else f" in namespace '{draft.netns}'"
+                self.out.error(f"device '{draft.name}' is declared twice{where}", draft.name_span,
+                               notes=[f"{other.label()} is declared at {other.name_span}"])
+                continue
+            index[draft.ref] = draft
+            by_name.setdefault(draft.name, []).append(draft)
+
+        self._index = index
+        self._by_name = by_name
+        for draft in host.devices:
+            if index.get(draft.ref) is not draft:
+                continue
+            self._references(draft)
+        self._masters(host)
+        self._cycles(host)
+        for draft in host.devices:
+            if index.get(draft.ref) is draft:
+                check = KIND_CHECKS.get(draft.kind.name)
+                if check:
+                    check(self, draft)
+                self._common_checks(draft)
+        self._host_checks(host)
+
+    def _find(self, name: str, span: Span, draft: Draft, *, lower: bool = False) -> Draft | None:
+        """Resolve a reference from `draft`: its own namespace, or for a lower link the host's own."""
+        found = self._index.get(DeviceRef(name, draft.netns))
+        if found is not None:
+            return found
+        candidates = self._by_name.get(name, [])
+        if lower and draft.netns is not None:
+            root = self._index.get(DeviceRef(name, None))
+            if root is not None:
+                return root
+        if candidates:
+            other = candidates[0]
+            here = _ns_text(draft.netns)
+            there = _ns_text(other.netns)
+            if lower:
+                self.out.error(f"{draft.label()} is in {here} but its lower link '{name}' is in {there}", span,
+                               hint=f"vnetc creates a {draft.kind.name} next to its lower link and then moves it, "
+                                    f"so the link must be in {here} or in the host's own namespace")
+            else:
+                self.out.error(f"'{name}' is in {there} but {draft.label()} is in {here}", span,
+                               hint="both must be in one namespace")
+            return None
+        names = [d.name for d in self._index.values()]
+        self.out.error(f"unknown device '{name}'", span,
+                       did_you_mean(name, names) or f"declare an existing NIC with 'interface {name}'")
+        return None
+
+    def _references(self, draft: Draft) -> None:
+        lower = draft.kind.lower
+        for prop_name, spec in props_of(draft.kind).items():
+            if isinstance(spec, Section):
+                continue
+            if not spec.ref or prop_name == "master":
+                continue
+            found = draft.body.props.get(prop_name)
+            if found is None:
+                continue
+            vals = found if isinstance(found, list) else [found]
+            refs = []
+            for val in vals:
+                target = self._find(val.value, val.span, draft, lower=prop_name == lower)
+                if target is not None:
+                    if target is draft and prop_name != lower:
+                        self.out.error(f"{draft.label()} cannot name itself in '{prop_name}'", val.span)
+                        continue
+                    refs.append((target, val.span))
+            draft.refs[prop_name] = refs if isinstance(found, list) else (refs[0] if refs else None)
+        for port in draft.body.vals("port"):
+            key = port.keys[0]
+            target = self._find(key.value, key.span, draft)
+            draft.refs.setdefault("port", []).append((target, key.span) if target else None)
+
+    def _masters(self, host: _HostDraft) -> None:
+        claims: list[tuple[Draft, Draft, Span]] = []   # (port, master, span of the claim)
+        for draft in host.devices:
+            if self._index.get(draft.ref) is not draft:
+                continue
+            master = draft.body.val("master")
+            if master is not None:
+                target = self._find(master.value, master.span, draft)
+                if target is not None:
+                    claims.append((draft, target, master.span))
+            for port, span in draft.refs.get("ports", []):
+                claims.append((port, draft, span))
+            for item in draft.refs.get("port", []):
+                if item is not None:
+                    claims.append((item[0], draft, item[1]))
+        for port, master, span in claims:
+            if master.kind.name not in MASTER_KINDS:
+                self.out.error(f"'{master.name}' is a {master.kind.name}; only a bridge, bond or team can be a master",
+                               span)
+                continue
+            if port is master:
+                self.out.error(f"{master.label()} cannot be its own port", span)
+                continue
+            if port.master is None:
+                port.master, port.master_span = master, span
+                master.ports.append(port)
+            elif port.master is not master:
+                self.out.error(f"'{port.name}' is enslaved to both '{port.master.name}' and '{master.name}'", span,
+                               hint="a device can have only one master",
+                               notes=[f"enslaved to '{port.master.name}' at {port.master_span}"])
+        for draft in host.devices:
+            if draft.ports:
+                declared = [p for p, _ in draft.refs.get("ports", [])]
+                draft.ports.sort(key=lambda p: (p not in declared, declared.index(p) if p in declared else 0))
+
+    def _cycles(self, host: _HostDraft) -> None:
+        """A device stacked on itself: upper -> lower edges (link, dev) and master -> port edges."""
+        edges: dict[int, list[tuple[Draft, Span]]] = {}
+        for draft in host.devices:
+            lower = draft.kind.lower
+            if lower and draft.refs.get(lower):
+                edges.setdefault(id(draft), []).append(draft.refs[lower])
+            if draft.master is not None:
+                edges.setdefault(id(draft.master), []).append((draft, draft.master_span))
+        WHITE, GREY, BLACK = 0, 1, 2
+        colour: dict[int, int] = {}
+        reported: set[int] = set()
+        for start in host.devices:
+            if colour.get(id(start), WHITE) != WHITE:
+                continue
+            stack: list[tuple[Draft, int]] = [(start, 0)]
+            path: list[Draft] = [start]
+            colour[id(start)] = GREY
+            while stack:
+                node, i = stack[-1]
+                out = edges.get(id(node), [])
+                if i < len(out):
+                    stack[-1] = (node, i + 1)
+                    nxt, span = out[i]
+                    state = colour.get(id(nxt), WHITE)
+                    if state == WHITE:
+                        colour[id(nxt)] = GREY
+                        stack.append((nxt, 0))
+                        path.append(nxt)
+                    elif state == GREY and id(nxt) not in reported:
+                        loop = path[path.index(nxt):] + [nxt]
+                        reported.update(id(d) for d in loop)
+                        chain = " → ".join(f"{d.name}" for d in loop)
+                        self.out.error(f"devices stacked in a cycle: {chain}", span,
+                                       hint="a device cannot be below itself (through link, dev, master or ports)")
+                else:
+                    colour[id(node)] = BLACK
+                    stack.pop()
+                    path.pop()
+
+    # --- checks shared by all kinds ----------------------------------------------------
+
+    def _common_checks(self, draft: Draft) -> None:
+        families: dict[int, Val] = {}
+        for val in draft.body.vals("gateway"):
+            if val.value.version in families:
+                self.out.error(f"a second IPv{val.value.version} gateway", val.span,
+                               hint="give at most one IPv4 and one IPv6 gateway; use 'route' for more",
+                               notes=[f"the first is at {families[val.value.version].span}"])
+            else:
+                families[val.value.version] = val
+        if draft.master is not None:
+            for prop in ("address", "gateway", "route", "dns"):
+                vals = draft.body.vals(prop)
+                if vals:
+                    self.out.warning(f"'{draft.name}' is a port of {draft.master.label()}; its {prop} is not used",
+                                     vals[0].span, hint=f"give the {prop} to '{draft.master.name}' instead")
+                    break
+            dhcp = draft.body.val("dhcp")
+            if dhcp and dhcp.value != "off":
+                self.out.warning(f"'{draft.name}' is a port of {draft.master.label()}; dhcp on it is not used",
+                                 dhcp.span)
+            mtu, master_mtu = draft.body.val("mtu"), draft.master.body.val("mtu")
+            if mtu and master_mtu and mtu.value > master_mtu.value:
+                self.out.warning(f"MTU {mtu.value} of port '{draft.name}' is larger than MTU {master_mtu.value} "
+                                 f"of its master '{draft.master.name}'", mtu.span)
+            elif mtu and master_mtu and mtu.value < master_mtu.value:
+                self.out.warning(f"MTU {mtu.value} of port '{draft.name}' is smaller than MTU {master_mtu.value} "
+                                 f"of its master '{draft.master.name}'; larger frames are dropped", mtu.span)
+
+    def _host_checks(self, host: _HostDraft) -> None:
+        redirected: dict[int, Draft] = {}
+        sim_ids: dict[int, Draft] = {}
+        for draft in host.devices:
+            for source, span in draft.refs.get("redirect-ingress", []):
+                if id(source) in redirected and redirected[id(source)] is not draft:
+                    other = redirected[id(source)]
+                    self.out.error(f"the ingress of '{source.name}' is already redirected into '{other.name}'", span,
+                                   hint="a device's ingress can be redirected into one IFB only")
+                redirected[id(source)] = draft
+            sim_id = draft.body.val("id") if draft.kind.name == "netdevsim" else None
+            if sim_id is not None:
+                if sim_id.value in sim_ids:
+                    self.out.error(f"netdevsim id {sim_id.value} is already used by '{sim_ids[sim_id.value].name}'",
+                                   sim_id.span)
+                sim_ids[sim_id.value] = draft
+
+    # --- 4. the IR ------------------------------------------------------------------
+
+    def _host_ir(self, host: _HostDraft) -> Host:
+        order = _dependency_order(host.devices)
+        devices = tuple(self._device_ir(d) for d in order)
+        namespaces = [Namespace(None, tuple(d for d in devices if d.netns is None))]
+        for name in host.netns:
+            namespaces.append(Namespace(name, tuple(d for d in devices if d.netns == name)))
+        return Host(host.name, tuple(namespaces), devices, host.span)
+
+    def _device_ir(self, draft: Draft) -> Device:
+        table = props_of(draft.kind) if draft.created_by is None else PEER.props
+        values, spans = _values(draft.body, table, draft)
+        values["name"] = draft.name
+        values["netns"] = draft.netns
+        values["master"] = draft.master.ref if draft.master else None
+        if draft.kind.master:
+            values["ports"] = tuple(p.ref for p in draft.ports)
+        if draft.created_by is not None:
+            values["created_by"] = draft.created_by.ref
+            values["peer"] = draft.created_by.ref
+        elif "peer" in draft.body.props:
+            peer = draft.body.props["peer"]
+            values["peer"] = DeviceRef(peer.keys[0].value, peer.value("netns"))
+        return DEVICE_CLASSES[draft.kind.name](span=draft.name_span, spans=MappingProxyType(spans), **values)
+
+
+def _values(block: Block, table: dict[str, Prop | Section], draft: Draft) -> tuple[dict, dict]:
+    values: dict[str, Any] = {}
+    spans: dict[str, Span] = {}
+    for name, spec in table.items():
+        if isinstance(spec, Section):
+            if spec.single:
+                continue
+            values[python_name(name)] = tuple(_record(b, spec, draft) for b in block.vals(name))
+            continue
+        found = block.props.get(name)
+        if found is None:
+            continue
+        if spec.ref and name in draft.refs and name != "master":
+            resolved = draft.refs[name]
+            if isinstance(resolved, list):
+                values[python_name(name)] = tuple(d.ref for d, _ in resolved)
+            elif resolved is not None:
+                values[python_name(name)] = resolved[0].ref
+        elif isinstance(found, list):
+            values[python_name(name)] = tuple(v.value for v in found)
+        else:
+            values[python_name(name)] = found.value
+        first = found[0] if isinstance(found, list) and found else found
+        if isinstance(first, Val):
+            spans[name] = first.span
+    values.pop("master", None)
+    return values, spans
+
+
+def _record(block: Block, spec: Section, draft: Draft) -> Any:
+    values, spans = _values(block, spec.props, draft)
+    for (key, _), val in zip(spec.keys, block.keys):
+        values[python_name(key)] = DeviceRef(val.value, draft.netns) if spec.ref and key == spec.keys[0][0] \
+            else val.value
+        spans[key] = val.span
+    return RECORD_CLASSES[spec.name](span=block.span, spans=MappingProxyType(spans), **values)
+
+
+def _dependency_order(drafts: list[Draft]) -> list[Draft]:
+    """Kahn's algorithm, ties broken by declaration order."""
+    after: dict[int, set[int]] = {d.index: set() for d in drafts}
+    by_index = {d.index: d for d in drafts}
+    for d in drafts:
+        deps = []
+        lower = d.kind.lower
+        if lower and d.refs.get(lower):
+            deps.append(d.refs[lower][0])
+        if d.master is not None:
+            deps.append(d.master)
+        if d.created_by is not None:
+            deps.append(d.created_by)
+        deps.extend(src for src, _ in d.refs.get("redirect-ingress", []))
+        for key in ("primary", "standby"):
+            if d.kind.name == "failover" and d.refs.get(key):
+                deps.append(d.refs[key][0])
+        for dep in deps:
+            if dep.index in after and dep is not d:
+                after[d.index].add(dep.index)
+    waiting = {i: len(deps) for i, deps in after.items()}
+    users: dict[int, list[int]] = {}
+    for i, deps in after.items():
+        for dep in deps:
+            users.setdefault(dep, []).append(i)
+    ready = [i for i, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        i = heapq.heappop(ready)
+        order.append(by_index[i])
+        for user in users.get(i, []):
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, user)
+    assert len(order) == len(drafts), "dependency cycle survived the cycle check"
+    return order
+
+
+def _ns_text(netns: str | None) -> str:
+    return "the host's own namespace" if netns is None else f"namespace '{netns}'"
+
+
+def _name_text(stmt: Stmt) -> str:
+    return stmt.words[1].text if len(stmt.words) > 1 else ""
+
+
+def _label_text(val: Val) -> str:
+    return str(val.value)
+
+
+# --- the checks of each kind (language.md §4) ---------------------------------------------
+
+def _check_vxlan(c: Checker, d: Draft) -> None:
+    remote, group, local = d.body.val("remote"), d.body.val("group"), d.body.val("local")
+    if remote and group:
+        c.out.error("'remote' and 'group' cannot both be given", group.span,
+                    hint="a VXLAN sends either to one remote (unicast) or to a multicast group")
+    far = remote or group
+    if far and local and far.value.version != local.value.version:
+        c.out.error(f"'local' {local.value} and '{'remote' if remote else 'group'}' {far.value} "
+                    f"are of different IP versions", local.span)
+
+
+def _check_macvlan(c: Checker, d: Draft) -> None:
+    macs = d.body.vals("source-macs")
+    if macs and d.body.value("mode", "bridge") != "source":
+        c.out.error("'source-macs' needs 'mode source'", macs[0].span,
+                    hint="source MACs filter traffic only in source mode")
+    if d.body.value("mode") == "passthru":
+        link = d.refs.get("link")
+        if link:
+            for other in c._index.values():
+                if other is not d and other.kind is d.kind and other.body.value("mode") == "passthru" \
+                        and other.refs.get("link") and other.refs["link"][0] is link[0] and other.index < d.index:
+                    c.out.error(f"'{link[0].name}' already has a passthru {d.kind.name} ('{other.name}')",
+                                d.body.val("mode").span, hint="passthru takes over the whole lower device")  # type: ignore[union-attr]
+
+
+def _check_bridge(c: Checker, d: Draft) -> None:
+    filtering = d.body.value("vlan-filtering", False)
+    ports = d.body.vals("port")
+    for port in ports:
+        ranges = port.vals("vlans")
+        members = [v.value for v in ranges]
+        pvid = port.val("pvid")
+        if pvid and members and not any(lo <= pvid.value <= hi for lo, hi in members):
+            c.out.error(f"PVID {pvid.value} is outside the port's vlans", pvid.span,
+                        hint=f"add {pvid.value} to 'vlans' or change the PVID")
+        for item in port.vals("untagged"):
+            lo, hi = item.value
+            if members and not all(any(a <= v <= b for a, b in members) for v in (lo, hi)):
+                c.out.error(f"untagged VLAN {lo if lo == hi else f'{lo}-{hi}'} is outside the port's vlans",
+                            item.span, hint="untagged VLANs must also be listed in 'vlans'")
+        if not filtering and (ranges or pvid or port.vals("untagged")):
+            c.out.warning(f"port VLAN settings of '{port.keys[0].value}' have no effect: "
+                          f"bridge '{d.name}' has no 'vlan-filtering on'", (pvid or (ranges or port.vals("untagged"))[0]).span)
+    has_ip = d.body.vals("address") or d.body.value("dhcp", "off") != "off"
+    if len(d.ports) == 1 and not has_ip and d.master is None:
+        c.out.warning(f"bridge '{d.name}' has one port and no address", d.name_span,
+                      hint="a bridge with one port forwards nothing; add ports or an address")
+
+
+def _check_bond(c: Checker, d: Draft) -> None:
+    primary = d.refs.get("primary")
+    if primary and primary[0] not in d.ports:
+        c.out.error(f"primary '{primary[0].name}' is not a port of bond '{d.name}'", primary[1],
+                    hint=f"add it to 'ports' or set 'master {d.name}' on it")
+    mode = d.body.value("mode", "balance-rr")
+    lacp = d.body.val("lacp-rate")
+    if lacp and mode != "802.3ad":
+        c.out.warning(f"'lacp-rate' has no effect in mode {mode}", lacp.span, hint="it applies to mode 802.3ad")
+    if primary and mode not in ("active-backup", "balance-tlb", "balance-alb"):
+        c.out.warning(f"'primary' has no effect in mode {mode}", primary[1],
+                      hint="it applies to active-backup, balance-tlb and balance-alb")
+
+
+def _check_macsec(c: Checker, d: Draft) -> None:
+    body = d.body
+    sas = [(sa, "tx-sa") for sa in body.vals("tx-sa")]
+    for channel in body.vals("rx-channel"):
+        sas.extend((sa, "sa") for sa in channel.vals("sa"))
+    for sa, what in sas:
+        key, key_file = sa.val("key"), sa.val("key-file")
+        label = f"{what} {sa.keys[0].value}"
+        if key and key_file:
+            c.out.error(f"{label} has both 'key' and 'key-file'", key_file.span, hint="give one of them")
+        elif not key and not key_file:
+            c.out.error(f"{label} needs 'key' or 'key-file'", sa.span)
+        if key:
+            c.out.warning(f"{label} holds its key inline", key.span,
+                          hint="keep keys out of configuration: use key-file \"/etc/…\" readable only by root")
+        if sa.val("key-id") is None:
+            c.out.error(f"{label} needs 'key-id'", sa.span)
+    cak, cak_file, ckn = body.val("mka-cak"), body.val("mka-cak-file"), body.val("mka-ckn")
+    if cak and cak_file:
+        c.out.error("'mka-cak' and 'mka-cak-file' cannot both be given", cak_file.span)
+    if (cak or cak_file) and not ckn:
+        c.out.error("MKA needs 'mka-ckn' with the CAK", (cak or cak_file).span)  # type: ignore[union-attr]
+    if ckn and not (cak or cak_file):
+        c.out.error("'mka-ckn' needs 'mka-cak' or 'mka-cak-file'", ckn.span)
+    if cak:
+        c.out.warning("the MKA CAK is inline", cak.span, hint="use mka-cak-file \"/etc/…\" readable only by root")
+    if (cak or cak_file or ckn) and sas:
+        c.out.error("static keys (tx-sa, rx-channel) and MKA cannot be combined", (cak or cak_file or ckn).span,  # type: ignore[union-attr]
+                    hint="MKA negotiates the SAs itself")
+
+
+def _check_netdevsim(c: Checker, d: Draft) -> None:
+    vfs = d.body.val("vfs")
+    count = vfs.value if vfs else 0
+    for vf in d.body.vals("vf"):
+        index = vf.keys[0]
+        if index.value >= count:
+            c.out.error(f"vf {index.value} does not exist: netdevsim '{d.name}' has {count} VFs", index.span,
+                        hint=f"set 'vfs {index.value + 1}' or more")
+
+
+def _check_failover(c: Checker, d: Draft) -> None:
+    primary, standby = d.refs.get("primary"), d.refs.get("standby")
+    if primary and standby and primary[0] is standby[0]:
+        c.out.error("'primary' and 'standby' must be different devices", standby[1])
+
+
+KIND_CHECKS: dict[str, Callable[[Checker, Draft], None]] = {
+    "vxlan": _check_vxlan,
+    "macvlan": _check_macvlan,
+    "macvtap": _check_macvlan,
+    "bridge": _check_bridge,
+    "bond": _check_bond,
+    "macsec": _check_macsec,
+    "netdevsim": _check_netdevsim,
+    "failover": _check_failover,
+}

@@ -1,0 +1,468 @@
+"""Expansion: `include`, `let`, `for` and `${…}` interpolation (language.md §1–2).
+
+The result is a tree of :class:`Stmt` whose words are final text, each with the
+span of the source word it came from (and, inside loops, the loop variables in
+force). Expansion knows no kinds or properties; that is the checker's work.
+
+Limits (stated in docs/language.md): 1,000,000 loop iterations in all, include
+chains 32 deep, words 4,096 characters after interpolation, files 16 MiB.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from lark import Token
+
+from .diagnostics import Collector, CompileError, Source, Span, did_you_mean
+from .parser import RawFile, RawStatement, parse, span_of
+from .values import MAX_DIGITS, BadValue, parse_int
+
+MAX_ITERATIONS = 1_000_000
+MAX_INCLUDE_DEPTH = 32
+MAX_WORD = 4096
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_MAGNITUDE = 2**63
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DOLLAR_NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    span: Span
+    quoted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Stmt:
+    words: tuple[Word, ...]
+    block: tuple[Stmt, ...] | None
+    open_span: Span | None = None  # the block's '{'
+
+    @property
+    def head(self) -> Word:
+        return self.words[0]
+
+    @property
+    def span(self) -> Span:
+        return self.words[0].span
+
+
+class _Binding:
+    __slots__ = ("value", "span", "loop")
+
+    def __init__(self, value: str, span: Span, loop: bool):
+        self.value = value
+        self.span = span
+        self.loop = loop
+
+
+class _Scope:
+    __slots__ = ("names", "parent", "bindings")
+
+    def __init__(self, parent: _Scope | None = None, bindings: tuple[tuple[str, str], ...] = ()):
+        self.names: dict[str, _Binding] = {}
+        self.parent = parent
+        self.bindings = bindings
+
+    def get(self, name: str) -> _Binding | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            found = scope.names.get(name)
+            if found is not None:
+                return found
+            scope = scope.parent
+        return None
+
+    def visible(self) -> set[str]:
+        names: set[str] = set()
+        scope: _Scope | None = self
+        while scope is not None:
+            names.update(scope.names)
+            scope = scope.parent
+        return names
+
+
+def read_source(path: str, included_from: Span | None = None) -> Source:
+    """Read a file as UTF-8; OSError and UnicodeDecodeError are turned into BadValue."""
+    try:
+        if os.path.isdir(path):
+            raise BadValue(f"'{path}' is a directory, not a .vnet file")
+        size = os.path.getsize(path)
+        if size > MAX_FILE_BYTES:
+            raise BadValue(f"'{path}' is {size / 2**20:.1f} MiB; vnetc reads files of at most "
+                           f"{MAX_FILE_BYTES // 2**20} MiB")
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        raise BadValue(f"cannot read '{path}': {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise BadValue(f"'{path}' is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, "
+                       f"column {col}", "vnet files are UTF-8") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return Source(path, text, included_from)
+
+
+class Expander:
+    def __init__(self) -> None:
+        self.out = Collector()
+        self.iterations = 0
+        self.include_stack: list[str] = []
+        self.files: list[str] = []
+
+    # --- entry points -----------------------------------------------------
+
+    def expand_file(self, raw: RawFile) -> tuple[Stmt, ...]:
+        self.include_stack.append(os.path.realpath(raw.source.path))
+        self.files.append(raw.source.path)
+        result = self._block(raw.source, raw.statements, _Scope())
+        self.include_stack.pop()
+        return result
+
+    # --- statements -------------------------------------------------------
+
+    def _block(self, source: Source, statements: tuple[RawStatement, ...], scope: _Scope) -> tuple[Stmt, ...]:
+        out: list[Stmt] = []
+        for statement in statements:
+            head = statement.words[0]
+            if head.type == "WORD":
+                if head == "include":
+                    out.extend(self._include(source, statement, scope))
+                    continue
+                if head == "let":
+                    self._let(source, statement, scope)
+                    continue
+                if head == "for":
+                    out.extend(self._for(source, statement, scope))
+                    continue
+            words = tuple(self._word(source, token, scope) for token in statement.words)
+            if any(w is None for w in words):
+                continue
+            block = None
+            open_span = None
+            if statement.block is not None:
+                block = self._block(source, statement.block.statements, _Scope(scope, scope.bindings))
+                open_span = span_of(source, statement.block.open).with_bindings(scope.bindings)
+            out.append(Stmt(words, block, open_span))  # type: ignore[arg-type]
+        return tuple(out)
+
+    def _span(self, source: Source, token: Token, scope: _Scope) -> Span:
+        return span_of(source, token).with_bindings(scope.bindings)
+
+    def _no_block(self, source: Source, statement: RawStatement, scope: _Scope, what: str) -> bool:
+        if statement.block is not None:
+            self.out.error(f"'{what}' takes no block", self._span(source, statement.block.open, scope))
+            return False
+        return True
+
+    def _include(self, source: Source, statement: RawStatement, scope: _Scope) -> tuple[Stmt, ...]:
+        words = statement.words
+        at = self._span(source, words[0], scope)
+        if len(words) != 2:
+            self.out.error("'include' takes one path", at, hint='write include "other.vnet"')
+            return ()
+        if not self._no_block(source, statement, scope, "include"):
+            return ()
+        target = self._word(source, words[1], scope)
+        if target is None:
+            return ()
+        path = os.path.normpath(os.path.join(os.path.dirname(source.path), target.text))
+        real = os.path.realpath(path)
+        if real in self.include_stack:
+            chain = " -> ".join(os.path.basename(p) for p in self.include_stack[self.include_stack.index(real):])
+            self.out.error(f"include cycle: '{target.text}' is already being read",
+                           target.span, notes=[f"the cycle: {chain} -> {os.path.basename(real)}"])
+            return ()
+        if len(self.include_stack) >= MAX_INCLUDE_DEPTH:
+            self.out.error(f"includes are nested more than {MAX_INCLUDE_DEPTH} deep", target.span)
+            return ()
+        try:
+            included = read_source(path, included_from=target.span)
+        except BadValue as exc:
+            self.out.error(exc.message, target.span, exc.hint)
+            return ()
+        try:
+            raw = parse(included)
+        except CompileError as exc:
+            self.out.items.extend(exc.diagnostics)
+            return ()
+        self.include_stack.append(real)
+        self.files.append(path)
+        # Textual inclusion: the file's `let`s are visible after the include.
+        result = self._block(included, raw.statements, scope)
+        self.include_stack.pop()
+        return result
+
+    def _let(self, source: Source, statement: RawStatement, scope: _Scope) -> None:
+        words = statement.words
+        at = self._span(source, words[0], scope)
+        if len(words) != 4 or words[2] != "=":
+            self.out.error("'let' is written: let NAME = VALUE", at)
+            return
+        if not self._no_block(source, statement, scope, "let"):
+            return
+        name_span = self._span(source, words[1], scope)
+        if words[1].type != "WORD" or not _NAME.fullmatch(words[1]):
+            self.out.error(f"'{words[1]}' is not a valid name for a constant", name_span,
+                           hint="names are letters, digits and '_', starting with a letter or '_'")
+            return
+        if self._redefines(words[1], name_span, scope):
+            return
+        value = self._word(source, words[3], scope)
+        if value is not None:
+            scope.names[str(words[1])] = _Binding(value.text, name_span, loop=False)
+
+    def _redefines(self, name: str, span: Span, scope: _Scope) -> bool:
+        earlier = scope.get(name)
+        if earlier is None:
+            return False
+        what = "loop variable" if earlier.loop else "constant"
+        self.out.error(f"'{name}' is already defined", span, notes=[f"the {what} '{name}' is defined at {earlier.span}"])
+        return True
+
+    def _for(self, source: Source, statement: RawStatement, scope: _Scope) -> tuple[Stmt, ...]:
+        words = statement.words
+        at = self._span(source, words[0], scope)
+        if len(words) != 4 or words[2] != "in" or statement.block is None:
+            self.out.error("'for' is written: for VAR in A..B { ... }", at)
+            return ()
+        var_span = self._span(source, words[1], scope)
+        if not _NAME.fullmatch(words[1]):
+            self.out.error(f"'{words[1]}' is not a valid loop variable name", var_span)
+            return ()
+        if self._redefines(words[1], var_span, scope):
+            return ()
+        bounds = self._word(source, words[3], scope)
+        if bounds is None:
+            return ()
+        low_text, sep, high_text = bounds.text.partition("..")
+        try:
+            if not sep:
+                raise BadValue(f"'{bounds.text}' is not a range", "write A..B, e.g. 1..10")
+            low, high = parse_int(low_text), parse_int(high_text)
+        except BadValue as exc:
+            self.out.error(exc.message, bounds.span, exc.hint or "write A..B, e.g. 1..10")
+            return ()
+        if low > high:
+            self.out.error(f"the range {low}..{high} is reversed", bounds.span,
+                           hint=f"a range runs upwards: write {high}..{low}")
+            return ()
+        count = high - low + 1
+        if self.iterations + count > MAX_ITERATIONS:
+            self.out.error(f"this loop would bring the iterations of all loops to "
+                           f"{self.iterations + count:,}; the limit is {MAX_ITERATIONS:,}", bounds.span)
+            return ()
+        self.iterations += count
+        out: list[Stmt] = []
+        name = str(words[1])
+        for value in range(low, high + 1):
+            inner = _Scope(scope, scope.bindings + ((name, str(value)),))
+            inner.names[name] = _Binding(str(value), var_span, loop=True)
+            out.extend(self._block(source, statement.block.statements, inner))
+            if self.out.errors and len(self.out.errors) > 200:
+                break  # the same mistake in every iteration: enough is known
+        return tuple(out)
+
+    # --- words and interpolation -------------------------------------------
+
+    def _word(self, source: Source, token: Token, scope: _Scope) -> Word | None:
+        span = self._span(source, token, scope)
+        raw = str(token)
+        quoted = token.type == "STRING"
+        if quoted:
+            raw = raw[1:-1]
+            base = 1
+        else:
+            base = 0
+            if raw.startswith("$") and _DOLLAR_NAME.fullmatch(raw):
+                value = self._lookup(raw[1:], span.at(1, len(raw) - 1), scope)
+                return None if value is None else Word(value, span)
+            if "${" not in raw:
+                return Word(raw, span)
+        pieces: list[str] = []
+        i = 0
+        ok = True
+        while i < len(raw):
+            ch = raw[i]
+            if ch == "$" and raw.startswith("${", i):
+                end = raw.find("}", i)
+                if end < 0:
+                    self.out.error("unterminated interpolation: '${' has no closing '}'", span.at(base + i, 2))
+                    return None
+                value = self._interpolate(raw[i + 2:end], span.at(base + i, end - i + 1), scope)
+                if value is None:
+                    ok = False
+                else:
+                    pieces.append(value)
+                i = end + 1
+            elif ch == "\\" and quoted:
+                esc = raw[i + 1:i + 2]
+                if esc not in _ESCAPES:
+                    self.out.error(f"unknown escape '\\{esc}' in a string", span.at(base + i, 2),
+                                   hint='strings know \\" \\\\ \\n and \\t')
+                    ok = False
+                else:
+                    pieces.append(_ESCAPES[esc])
+                i += 2
+            else:
+                pieces.append(ch)
+                i += 1
+        if not ok:
+            return None
+        text = "".join(pieces)
+        if len(text) > MAX_WORD:
+            self.out.error(f"this word grows to {len(text):,} characters by interpolation; "
+                           f"the limit is {MAX_WORD:,}", span)
+            return None
+        return Word(text, span, quoted)
+
+    def _lookup(self, name: str, span: Span, scope: _Scope) -> str | None:
+        binding = scope.get(name)
+        if binding is None:
+            self.out.error(f"unknown name '{name}' in interpolation", span,
+                           did_you_mean(name, scope.visible()) or "define it with 'let NAME = VALUE' or a 'for' loop")
+            return None
+        return binding.value
+
+    def _interpolate(self, expr: str, span: Span, scope: _Scope) -> str | None:
+        stripped = expr.strip()
+        if _NAME.fullmatch(stripped):
+            inner = span.at(2 + expr.index(stripped), len(stripped))
+            return self._lookup(stripped, inner, scope)
+        try:
+            return str(_Arithmetic(expr, span, scope, self).parse())
+        except _Reported:
+            return None
+        except BadValue as exc:
+            where = span.at(2 + exc.offset, exc.length) if exc.length else span
+            self.out.error(exc.message, where, exc.hint)
+            return None
+
+
+_TOKEN = re.compile(r"\s*(?:(0[xX][0-9a-fA-F]+|[0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|(.))")
+
+
+class _Arithmetic:
+    """Integer arithmetic inside ${…}: + - * / % and parentheses (recursive descent)."""
+
+    def __init__(self, text: str, span: Span, scope: _Scope, expander: Expander):
+        self.tokens: list[tuple[str, str, int]] = []
+        for match in _TOKEN.finditer(text):
+            number, name, op = match.groups()
+            start = match.start(match.lastindex or 0)
+            if number:
+                self.tokens.append(("num", number, start))
+            elif name:
+                self.tokens.append(("name", name, start))
+            elif op and not op.isspace():
+                if op not in "+-*/%()":
+                    raise BadValue(f"unexpected '{op}' in ${{…}}", "only + - * / % and parentheses are allowed",
+                                   offset=start, length=1)
+                self.tokens.append(("op", op, start))
+        self.pos = 0
+        self.text = text
+        self.scope = scope
+        self.span = span
+        self.expander = expander
+
+    def parse(self) -> int:
+        if not self.tokens:
+            raise BadValue("empty interpolation '${}'")
+        value = self._sum()
+        if self.pos < len(self.tokens):
+            _, tok, at = self.tokens[self.pos]
+            raise BadValue(f"unexpected '{tok}' in ${{…}}", offset=at, length=len(tok))
+        return value
+
+    def _peek(self) -> str | None:
+        return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
+
+    def _check(self, value: int, at: int) -> int:
+        if abs(value) >= MAX_MAGNITUDE:
+            raise BadValue(f"arithmetic result is out of range (beyond ±2^63)", offset=at, length=1)
+        return value
+
+    def _sum(self) -> int:
+        value = self._product()
+        while self._peek() in ("+", "-"):
+            _, op, at = self.tokens[self.pos]
+            self.pos += 1
+            right = self._product()
+            value = self._check(value + right if op == "+" else value - right, at)
+        return value
+
+    def _product(self) -> int:
+        value = self._unary()
+        while self._peek() in ("*", "/", "%"):
+            _, op, at = self.tokens[self.pos]
+            self.pos += 1
+            right = self._unary()
+            if op == "*":
+                value = self._check(value * right, at)
+            elif right == 0:
+                raise BadValue("division by zero in ${…}", offset=at, length=1)
+            elif op == "/":
+                value = value // right
+            else:
+                value = value % right
+        return value
+
+    def _unary(self) -> int:
+        if self._peek() == "-":
+            self.pos += 1
+            return -self._unary()
+        if self._peek() == "+":
+            self.pos += 1
+            return self._unary()
+        return self._atom()
+
+    def _atom(self) -> int:
+        if self.pos >= len(self.tokens):
+            raise BadValue("incomplete expression in ${…}", offset=len(self.text), length=1)
+        kind, tok, at = self.tokens[self.pos]
+        self.pos += 1
+        if kind == "num":
+            if len(tok) > MAX_DIGITS:
+                raise BadValue(f"number has {len(tok)} digits; at most {MAX_DIGITS} are accepted",
+                               offset=at, length=len(tok))
+            return int(tok, 0) if tok[:2] in ("0x", "0X") else int(tok)
+        if kind == "name":
+            value = self.expander._lookup(tok, self.span.at(2 + at, len(tok)), self.scope)
+            if value is None:
+                raise _Reported()
+            try:
+                return parse_int(value.strip()) if not value.startswith("-") else -parse_int(value[1:])
+            except BadValue:
+                raise BadValue(f"'{tok}' is '{value}', not a number, so it cannot be used in arithmetic",
+                               offset=at, length=len(tok)) from None
+        if tok == "(":
+            value = self._sum()
+            if self._peek() != ")":
+                raise BadValue("missing ')' in ${…}", offset=len(self.text), length=1)
+            self.pos += 1
+            return value
+        raise BadValue(f"unexpected '{tok}' in ${{…}}", offset=at, length=1)
+
+
+class _Reported(BadValue):
+    """An error already reported (unknown name); the caller only stops."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+
+
+def expand(raw: RawFile) -> tuple[tuple[Stmt, ...], list[str], Collector]:
+    """Expand one parsed file; returns the statements, the files read and the diagnostics."""
+    expander = Expander()
+    statements = expander.expand_file(raw)
+    return statements, expander.files, expander.out

@@ -1,0 +1,403 @@
+"""Value types of the language (language.md §3, "Values").
+
+Each type turns the text of one word into a Python value, or raises
+:class:`BadValue` with a message (and maybe a hint) that the checker reports at
+the word's position. Types are small objects so that the schema can hold them
+as data (``Int(1, 4094, "VLAN id")``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .diagnostics import did_you_mean
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: Integers longer than this many digits are refused before conversion.
+MAX_DIGITS = 30
+
+
+class BadValue(Exception):
+    def __init__(self, message: str, hint: str | None = None, offset: int = 0, length: int = 0,
+                 word: int = 0):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.offset = offset  # where in the word the problem starts
+        self.length = length  # 0: the whole word
+        self.word = word      # for values of several words: which one
+
+
+class ValueType:
+    """Base: ``describe`` names the type in messages, ``parse`` converts one word."""
+
+    describe = "a value"
+
+    def parse(self, text: str) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def render(self, value: Any) -> str:
+        """The canonical text of a value (used by `ir` JSON and the backends)."""
+        return str(value)
+
+
+# --- numbers ---------------------------------------------------------------
+
+_INT = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
+
+
+def parse_int(text: str) -> int:
+    """Decimal or hex; raises BadValue on anything else or on absurd length."""
+    if len(text) > MAX_DIGITS:
+        raise BadValue(f"number '{text[:12]}…' has {len(text)} digits; at most {MAX_DIGITS} are accepted")
+    if not _INT.fullmatch(text):
+        raise BadValue(f"'{text}' is not a number", "write a decimal number or hex like 0x8001")
+    return int(text, 16) if text[:2] in ("0x", "0X") else int(text, 10)
+
+
+@dataclass(frozen=True)
+class Int(ValueType):
+    low: int
+    high: int
+    label: str = ""
+
+    @property
+    def describe(self) -> str:
+        return f"a number {self.low}–{self.high}"
+
+    def parse(self, text: str) -> int:
+        value = parse_int(text)
+        if not self.low <= value <= self.high:
+            label = self.label or "value"
+            raise BadValue(f"{label} {text} is out of range {_fmt_int(self.low, text)}–{_fmt_int(self.high, text)}")
+        return value
+
+
+def _fmt_int(value: int, like: str) -> str:
+    return f"0x{value:04x}" if like[:2] in ("0x", "0X") else str(value)
+
+
+@dataclass(frozen=True)
+class Bool(ValueType):
+    describe = "on or off"
+    TRUE = ("on", "yes", "true")
+    FALSE = ("off", "no", "false")
+
+    def parse(self, text: str) -> bool:
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise BadValue(f"'{text}' is not a boolean", "write on or off (yes/no and true/false work too)")
+
+    def render(self, value: Any) -> str:
+        return "on" if value else "off"
+
+
+@dataclass(frozen=True)
+class Enum(ValueType):
+    choices: tuple[str, ...]
+    label: str = "value"
+
+    @property
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.choices)
+
+    def parse(self, text: str) -> str:
+        if text in self.choices:
+            return text
+        hint = did_you_mean(text, self.choices) or f"expected one of: {', '.join(self.choices)}"
+        raise BadValue(f"unknown {self.label} '{text}'", hint)
+
+
+# --- names and text --------------------------------------------------------
+
+@dataclass(frozen=True)
+class Name(ValueType):
+    """A Linux interface name (IFNAMSIZ - 1 bytes; the kernel's dev_valid_name)."""
+
+    describe = "an interface name"
+
+    def parse(self, text: str) -> str:
+        size = len(text.encode("utf-8"))
+        if size == 0:
+            raise BadValue("an interface name cannot be empty")
+        if size > 15:
+            raise BadValue(f"interface name '{text}' is {size} bytes long; Linux allows at most 15")
+        if text in (".", ".."):
+            raise BadValue(f"'{text}' is not a valid interface name")
+        for i, ch in enumerate(text):
+            if ch == "/" or ch == ":" or ch.isspace():
+                raise BadValue(f"interface name '{text}' contains {ch!r}, which Linux does not allow",
+                               offset=i, length=1)
+        return text
+
+
+@dataclass(frozen=True)
+class Word(ValueType):
+    describe = "a word"
+
+    def parse(self, text: str) -> str:
+        if not text:
+            raise BadValue("expected a word, got an empty string")
+        return text
+
+
+@dataclass(frozen=True)
+class Text(ValueType):
+    describe = "a string"
+
+    def parse(self, text: str) -> str:
+        return text
+
+
+@dataclass(frozen=True)
+class Path(ValueType):
+    describe = "an absolute path"
+
+    def parse(self, text: str) -> str:
+        if not text.startswith("/"):
+            raise BadValue(f"path '{text}' is not absolute",
+                           "the target host reads this file at run time; write an absolute path")
+        if "\n" in text or "\0" in text:
+            raise BadValue("a path cannot contain a newline or NUL")
+        return text
+
+
+@dataclass(frozen=True)
+class Hex(ValueType):
+    """Hex bytes; ``sizes`` are the allowed lengths in bytes (or a (low, high) range)."""
+
+    label: str
+    sizes: tuple[int, ...] = ()
+    low: int = 1
+    high: int = 32
+
+    @property
+    def describe(self) -> str:
+        return "hex bytes"
+
+    def parse(self, text: str) -> str:
+        digits = text[2:] if text[:2] in ("0x", "0X") else text
+        if not digits or not re.fullmatch(r"[0-9a-fA-F]+", digits):
+            raise BadValue(f"{self.label} is not hex")
+        if len(digits) % 2:
+            raise BadValue(f"{self.label} has an odd number of hex digits", "each byte is two hex digits")
+        size = len(digits) // 2
+        if self.sizes and size not in self.sizes:
+            want = " or ".join(str(s) for s in self.sizes)
+            digits_want = " or ".join(str(2 * s) for s in self.sizes)
+            raise BadValue(f"{self.label} must be {want} bytes of hex ({digits_want} hex digits); this one is {size} bytes")
+        if not self.sizes and not self.low <= size <= self.high:
+            raise BadValue(f"{self.label} must be {self.low}–{self.high} bytes of hex; this one is {size} bytes")
+        return digits.lower()
+
+
+@dataclass(frozen=True)
+class JSONObject(ValueType):
+    describe = "a JSON object"
+
+    def parse(self, text: str) -> str:
+        try:
+            value = json.loads(text)
+        except ValueError as exc:
+            raise BadValue(f"not valid JSON: {exc.msg} at character {exc.pos + 1}") from None
+        if not isinstance(value, dict):
+            raise BadValue("the teamd configuration must be a JSON object ({...})")
+        return text
+
+
+# --- link layer and IP -----------------------------------------------------
+
+_MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
+
+
+@dataclass(frozen=True)
+class MAC(ValueType):
+    unicast: bool = False
+
+    describe = "a MAC address"
+
+    def parse(self, text: str) -> str:
+        if not _MAC.fullmatch(text):
+            raise BadValue(f"'{text}' is not a MAC address", "write six hex pairs like 52:54:00:12:34:56")
+        value = text.lower()
+        if self.unicast:
+            if int(value[:2], 16) & 1:
+                raise BadValue(f"{value} is a multicast MAC address; a device's own address must be unicast",
+                               "clear the lowest bit of the first byte (e.g. 52:… instead of 53:…)")
+            if value == "00:00:00:00:00:00":
+                raise BadValue("00:00:00:00:00:00 is not a usable MAC address")
+        return value
+
+
+@dataclass(frozen=True)
+class IP(ValueType):
+    describe = "an IP address"
+    multicast: bool | None = None  # True: must be multicast; False: must not be
+
+    def parse(self, text: str) -> IPAddress:
+        if "/" in text:
+            raise BadValue(f"'{text}' has a prefix length; an address is expected here",
+                           f"write {text.split('/')[0]}")
+        try:
+            value = ipaddress.ip_address(text)
+        except ValueError:
+            raise BadValue(f"'{text}' is not an IPv4 or IPv6 address") from None
+        if self.multicast is True and not value.is_multicast:
+            raise BadValue(f"{value} is not a multicast address")
+        if self.multicast is False and value.is_multicast:
+            raise BadValue(f"{value} is a multicast address; a unicast address is expected here")
+        return value
+
+
+@dataclass(frozen=True)
+class CIDR(ValueType):
+    describe = "an address with prefix length"
+
+    def parse(self, text: str) -> IPInterface:
+        if "/" not in text:
+            try:
+                ipaddress.ip_address(text)
+            except ValueError:
+                pass
+            else:
+                raise BadValue(f"address {text} has no prefix length", f"write e.g. {text}/{'24' if '.' in text else '64'}")
+        try:
+            return ipaddress.ip_interface(text)
+        except ValueError:
+            raise BadValue(f"'{text}' is not an address with prefix length",
+                           "write e.g. 10.0.0.1/24 or 2001:db8::1/64") from None
+
+
+@dataclass(frozen=True)
+class Prefix(ValueType):
+    describe = "a network prefix or 'default'"
+
+    def parse(self, text: str) -> IPNetwork | str:
+        if text == "default":
+            return "default"
+        try:
+            return ipaddress.ip_network(text, strict=True)
+        except ValueError:
+            pass
+        try:
+            loose = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise BadValue(f"'{text}' is not a network prefix",
+                           "write e.g. 10.1.0.0/16, 2001:db8::/48 or default") from None
+        raise BadValue(f"{text} has host bits set", f"did you mean {loose}?")
+
+
+# --- time, rates and sizes -------------------------------------------------
+
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]+)?)([a-zA-Z]*)")
+_TIME_UNITS = {"us": 1, "usec": 1, "ms": 1000, "msec": 1000, "s": 1_000_000, "sec": 1_000_000,
+               "m": 60_000_000, "min": 60_000_000, "h": 3_600_000_000}
+_RATE_UNITS = {"bit": 1, "kbit": 1000, "mbit": 10**6, "gbit": 10**9, "tbit": 10**12,
+               "bps": 8, "kbps": 8000, "mbps": 8 * 10**6, "gbps": 8 * 10**9, "tbps": 8 * 10**12,
+               "kibit": 1024, "mibit": 1024**2, "gibit": 1024**3, "tibit": 1024**4}
+_SIZE_UNITS = {"b": 1, "k": 1024, "kb": 1024, "m": 1024**2, "mb": 1024**2, "g": 1024**3, "gb": 1024**3,
+               "kbit": 128, "mbit": 128 * 1024, "gbit": 128 * 1024**2}
+
+
+def _quantity(text: str, units: dict[str, int], bare: int, what: str, example: str) -> int:
+    match = _QUANTITY.fullmatch(text)
+    if not match or len(text) > MAX_DIGITS:
+        raise BadValue(f"'{text}' is not {what}", f"write e.g. {example}")
+    number, unit = match.groups()
+    unit = unit.lower()
+    if unit and unit not in units:
+        hint = did_you_mean(unit, units) or "units: " + ", ".join(units)
+        raise BadValue(f"unknown unit '{unit}' in '{text}'", hint, offset=len(number), length=len(unit))
+    scale = units[unit] if unit else bare
+    whole, _, frac = number.partition(".")
+    value = int(whole) * scale + (int(frac) * scale) // (10 ** len(frac)) if frac else int(whole) * scale
+    return value
+
+
+@dataclass(frozen=True)
+class Duration(ValueType):
+    """Stored in microseconds. A bare number is milliseconds for `*-ms` properties, else seconds."""
+
+    bare_unit: str = "s"
+    low_us: int = 0
+    high_us: int = 2**32 * 1_000_000
+
+    describe = "a duration"
+
+    def parse(self, text: str) -> int:
+        value = _quantity(text, _TIME_UNITS, _TIME_UNITS[self.bare_unit], "a duration", "100ms or 2s")
+        if not self.low_us <= value <= self.high_us:
+            raise BadValue(f"duration {text} is out of range {format_duration(self.low_us)}–{format_duration(self.high_us)}")
+        return value
+
+    def render(self, value: Any) -> str:
+        return format_duration(value)
+
+
+def format_duration(us: int) -> str:
+    for unit, scale in (("h", 3_600_000_000), ("min", 60_000_000), ("s", 1_000_000), ("ms", 1000)):
+        if us and us % scale == 0:
+            return f"{us // scale}{unit}"
+    return f"{us}us"
+
+
+@dataclass(frozen=True)
+class Rate(ValueType):
+    """tc rates, stored in bits per second (a bare number is bits per second, as in tc)."""
+
+    describe = "a rate"
+
+    def parse(self, text: str) -> int:
+        value = _quantity(text, _RATE_UNITS, 1, "a rate", "100mbit or 500kbit")
+        if value <= 0:
+            raise BadValue("a rate must be greater than zero")
+        return value
+
+
+@dataclass(frozen=True)
+class Size(ValueType):
+    """tc sizes, stored in bytes (a bare number is bytes; k/m/g are 1024-based, as in tc)."""
+
+    describe = "a size"
+
+    def parse(self, text: str) -> int:
+        value = _quantity(text, _SIZE_UNITS, 1, "a size", "32kbit, 1500 or 64k")
+        if value <= 0:
+            raise BadValue("a size must be greater than zero")
+        return value
+
+
+# --- bridge VLAN lists -------------------------------------------------------
+
+@dataclass(frozen=True)
+class VlanRange(ValueType):
+    """One item of a VLAN LIST: an id or a range ``20-30``; stored as (low, high)."""
+
+    describe = "a VLAN id or range"
+
+    def parse(self, text: str) -> tuple[int, int]:
+        low_text, sep, high_text = text.partition("-")
+        ids = Int(1, 4094, "VLAN id")
+        low = ids.parse(low_text)
+        if not sep:
+            return (low, low)
+        try:
+            high = ids.parse(high_text)
+        except BadValue as exc:
+            raise BadValue(exc.message, exc.hint, offset=len(low_text) + 1, length=len(high_text)) from None
+        if high < low:
+            raise BadValue(f"VLAN range {text} is reversed", f"write {high}-{low}")
+        return (low, high)
+
+    def render(self, value: Any) -> str:
+        low, high = value
+        return str(low) if low == high else f"{low}-{high}"

@@ -1,0 +1,1 @@
+"""The vnet grammar (vnet.lark) and the lark parser built from it."""

@@ -1,0 +1,1 @@
+"""vnetc: a compiler for Linux virtual networking."""

@@ -1,0 +1,3 @@
+from vnetc.cli import main
+
+main()
