@@ -1,1 +1,66 @@
-"""One module per target: pure functions from the IR to files."""
+"""Backends: one module per target, each a pure function from the IR to files.
+
+A target renders one host into a :class:`Rendering`: the files it writes (in
+memory), the parts of the site it hands to the executor (the *residual*,
+performed at boot by `vnetc apply` from a residual file and a systemd unit),
+and the parts nothing can do (errors). Writing to disk is shared
+(backends/output.py). ``TARGETS`` is the registry the command line offers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from vnetc.compiler.diagnostics import Span
+from vnetc.compiler.ir import Device, Host, Site
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """One file: its name, the directory it is installed in (under --root) and its text."""
+
+    name: str
+    install_dir: str            # e.g. "etc/systemd/network"
+    content: str
+    mode: int = 0o644
+    group: str | None = None    # the group that must own it when installed (e.g. systemd-network)
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Something of the site a target cannot express natively."""
+
+    device: Device
+    what: str                   # the property (or "device" for the whole device)
+    reason: str
+    span: Span | None
+
+    def describe(self) -> str:
+        where = f"{self.device.netns}/" if self.device.netns else ""
+        subject = f"{self.device.kind} '{where}{self.device.name}'"
+        return f"{subject}: {self.reason}" if self.what == "device" else f"{subject} {self.what}: {self.reason}"
+
+
+@dataclass(slots=True)
+class Rendering:
+    files: list[Artifact] = field(default_factory=list)
+    residual: list[Gap] = field(default_factory=list)   # handed to the executor
+    errors: list[Gap] = field(default_factory=list)     # neither the target nor the executor can do it
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    render: Callable[[Site, Host], Rendering]
+    service: str               # the unit the residual runs after
+
+
+def _registry() -> dict[str, Target]:
+    from . import networkd
+
+    return {t.name: t for t in (networkd.TARGET,)}
+
+
+TARGETS: dict[str, Target] = _registry()

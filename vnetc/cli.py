@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import sys
 
+from pathlib import Path
+
 import click
 
+from vnetc.backends import TARGETS, output
+from vnetc.backends.build import build_plan, secrets_of
 from vnetc.compiler import CompileError, compile_file
 from vnetc.compiler.diagnostics import Diagnostic, render_all
 from vnetc.compiler.expand import read_source
@@ -20,7 +24,7 @@ from vnetc.compiler.irjson import site_to_json
 from vnetc.compiler.parser import parse
 from vnetc.compiler.values import BadValue
 
-EXIT_OK, EXIT_INPUT, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INEXPRESSIBLE = 0, 1, 2, 3
 
 _FILES = click.Path(exists=True, dir_okay=False, readable=True)
 
@@ -74,6 +78,64 @@ def ir(file: str, show_secrets: bool) -> None:
         sys.exit(EXIT_INPUT)
     _report(result.warnings)
     click.echo(json.dumps(site_to_json(result.site, show_secrets=show_secrets), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("file", type=_FILES)
+@click.option("-t", "--target", "targets", multiple=True, required=True,
+              type=click.Choice(sorted(TARGETS)), help="What to generate (repeatable).")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (default ./out); files go to OUT/TARGET[/HOST]/.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path),
+              help="Write files at their installed paths under ROOT (image builds).")
+@click.option("--host", help="Build only this host of a multi-host site.")
+@click.option("--strict", is_flag=True, help="Fail (exit 3) instead of handing anything to the executor.")
+@click.option("--check", "check_only", is_flag=True,
+              help="Write nothing; exit 1 and show the diff if the output on disk differs.")
+def build(file: str, targets: tuple[str, ...], out_dir: Path | None, root: Path | None, host: str | None,
+          strict: bool, check_only: bool) -> None:
+    """Compile FILE for each TARGET."""
+    if out_dir is not None and root is not None:
+        raise click.UsageError("give -o or --root, not both")
+    try:
+        result = compile_file(file)
+    except CompileError as exc:
+        _report(exc.diagnostics)
+        sys.exit(EXIT_INPUT)
+    site = result.site
+    if host is not None and host not in [h.name for h in site.hosts]:
+        names = ", ".join(str(h.name) for h in site.hosts)
+        raise click.BadParameter(f"no host '{host}' in {file} (hosts: {names})", param_hint="--host")
+    if strict and result.warnings:
+        _report(_promote(result.warnings))
+        sys.exit(EXIT_INPUT)
+    _report(result.warnings)
+    plan = build_plan(site, list(dict.fromkeys(targets)), out_dir, root, host)
+    if plan.errors:
+        _report([Diagnostic("error", f"{target}: {gap.describe()}", gap.span) for target, gap in plan.errors])
+        sys.exit(EXIT_INEXPRESSIBLE)
+    if strict and plan.residual:
+        _report([Diagnostic("error", f"{target} cannot express {gap.describe()}", gap.span,
+                            notes=("--strict refuses to hand it to vnetc apply",)) for target, gap in plan.residual])
+        sys.exit(EXIT_INEXPRESSIBLE)
+    if check_only:
+        differs = False
+        for target_plan in plan.plans:
+            lines = output.diff(target_plan, secrets_of(site))
+            if lines:
+                differs = True
+                click.echo("".join(lines), nl=False)
+        sys.exit(EXIT_INPUT if differs else EXIT_OK)
+    for target_plan in plan.plans:
+        report = output.write(target_plan, install=root is not None)
+        where = ", ".join(sorted({str(d) for d in target_plan.dirs})) or "nowhere (no devices)"
+        click.echo(f"{target_plan.target}: {len(report.written)} written, {len(report.unchanged)} unchanged, "
+                   f"{len(report.removed)} removed in {where}", err=True)
+        for note in report.notes:
+            click.echo(f"  note: {note}", err=True)
+    for target, gap in plan.residual:
+        click.echo(f"  residual ({target} -> vnetc apply): {gap.describe()}", err=True)
+    sys.exit(EXIT_OK)
 
 
 @main.command()

@@ -1,0 +1,358 @@
+"""systemd-networkd: `.netdev` and `.network` files (systemd 252 and later).
+
+Each created device gets `10-vnetc-NAME.netdev` (its [NetDev] and kind
+section) and every device of the host's own namespace `10-vnetc-NAME.network`
+([Match] by name, or by MAC/driver for an `interface` that says so), which
+brings it up, gives it addresses, routes, DNS and DHCP, enslaves it, sets its
+bridge-port options and names the devices stacked on it (`VLAN=`, `MACVLAN=`,
+…) — without those keys networkd never creates a stacked device.
+
+What networkd cannot do goes to the residual (performed by `vnetc apply` after
+systemd-networkd): team (teamd), netdevsim (sysfs), devices in other
+namespaces, the IFB redirect filter, MACsec's send-sci. MACsec MKA needs
+wpa_supplicant: an error.
+
+The tables below are the whole mapping from the language to networkd; a kind's
+rendering is its row in NETDEV_SECTIONS plus the shared .network code.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from vnetc.compiler.ir import Device, DeviceRef, Host, Site
+from vnetc.compiler.schema import Qdisc, Route
+from vnetc.compiler.values import format_duration
+
+from . import Artifact, Gap, Rendering, Target
+from .ini import render as render_ini
+from .ini import section, yes_no
+
+INSTALL_DIR = "etc/systemd/network"
+PREFIX = "10-vnetc-"
+
+
+def _dur(us: int) -> str:
+    return format_duration(us)
+
+
+def _seconds(us: int) -> str:
+    return format_duration(us)
+
+
+def _join(values: tuple) -> str:
+    return " ".join(str(v) for v in values)
+
+
+def _same(value: Any) -> str:
+    return str(value)
+
+
+def _bool(value: bool) -> str:
+    return yes_no(value)
+
+
+#: kind -> (networkd Kind=, section name, [(property, key, format)])
+NETDEV_SECTIONS: dict[str, tuple[str, str | None, list[tuple[str, str, Callable[[Any], str]]]]] = {
+    "bridge": ("bridge", "Bridge", [
+        ("stp", "STP", _bool), ("vlan-filtering", "VLANFiltering", _bool), ("default-pvid", "DefaultPVID", _same),
+        ("multicast-snooping", "MulticastSnooping", _bool), ("forward-delay", "ForwardDelaySec", _seconds),
+        ("hello-time", "HelloTimeSec", _seconds), ("max-age", "MaxAgeSec", _seconds),
+        ("ageing-time", "AgeingTimeSec", _seconds), ("priority", "Priority", _same)]),
+    "bond": ("bond", "Bond", [
+        ("mode", "Mode", _same), ("miimon", "MIIMonitorSec", _dur), ("updelay", "UpDelaySec", _dur),
+        ("downdelay", "DownDelaySec", _dur), ("lacp-rate", "LACPTransmitRate", _same),
+        ("xmit-hash-policy", "TransmitHashPolicy", _same), ("arp-interval", "ARPIntervalSec", _dur),
+        ("arp-ip-target", "ARPIPTargets", _join), ("min-links", "MinLinks", _same)]),
+    "vlan": ("vlan", "VLAN", [("id", "Id", _same), ("protocol", "Protocol", _same)]),
+    "vxlan": ("vxlan", "VXLAN", [
+        ("vni", "VNI", _same), ("remote", "Remote", _same), ("group", "Group", _same), ("local", "Local", _same),
+        ("port", "DestinationPort", _same), ("ttl", "TTL", _same), ("learning", "MacLearning", _bool)]),
+    "macvlan": ("macvlan", "MACVLAN", [("mode", "Mode", _same), ("source-macs", "SourceMACAddress", _join)]),
+    "macvtap": ("macvtap", "MACVTAP", [("mode", "Mode", _same), ("source-macs", "SourceMACAddress", _join)]),
+    "ipvlan": ("ipvlan", "IPVLAN", [("mode", "Mode", str.upper), ("flags", "Flags", _same)]),
+    "ipvtap": ("ipvtap", "IPVTAP", [("mode", "Mode", str.upper), ("flags", "Flags", _same)]),
+    "macsec": ("macsec", "MACsec", [("port", "Port", _same), ("encrypt", "Encrypt", _bool)]),
+    "veth": ("veth", "Peer", []),
+    "vxcan": ("vxcan", "VXCAN", []),
+    "ipoib": ("ipoib", "IPoIB", [
+        ("pkey", "PartitionKey", lambda v: f"0x{v:04x}"), ("mode", "Mode", _same),
+        ("umcast", "IgnoreUserspaceMulticastGroups", lambda v: yes_no(not v))]),
+    "tap": ("tap", "Tap", [
+        ("owner", "User", _same), ("group", "Group", _same), ("multi-queue", "MultiQueue", _bool),
+        ("vnet-hdr", "VNetHeader", _bool), ("packet-info", "PacketInfo", _bool)]),
+    "tun": ("tun", "Tun", [
+        ("owner", "User", _same), ("group", "Group", _same), ("multi-queue", "MultiQueue", _bool),
+        ("vnet-hdr", "VNetHeader", _bool), ("packet-info", "PacketInfo", _bool)]),
+    "dummy": ("dummy", None, []),
+    "vcan": ("vcan", None, []),
+    "nlmon": ("nlmon", None, []),
+    "ifb": ("ifb", None, []),
+}
+
+#: kind -> the [Network] key that the lower link's .network uses to name it
+STACKING_KEYS = {"vlan": "VLAN", "macvlan": "MACVLAN", "macvtap": "MACVTAP", "ipvlan": "IPVLAN",
+                 "ipvtap": "IPVTAP", "vxlan": "VXLAN", "macsec": "MACsec", "ipoib": "IPoIB"}
+
+#: kind -> why networkd cannot create it (the executor does)
+RESIDUAL_KINDS = {
+    "team": "networkd has no team; vnetc apply runs teamd with the generated JSON config",
+    "netdevsim": "netdevsim devices are created through sysfs (/sys/bus/netdevsim), not by networkd",
+}
+
+#: qdisc kind -> (networkd section, {qdisc parameter: (key, format)})
+QDISC_SECTIONS: dict[str, tuple[str, dict[str, tuple[str, Callable[[Any], str]]]]] = {
+    "sfq": ("StochasticFairnessQueueing", {"perturb": ("PerturbPeriodSec", _seconds)}),
+    "tbf": ("TokenBucketFilter", {"rate": ("Rate", _same), "burst": ("BurstBytes", _same),
+                                  "latency": ("LatencySec", _dur), "limit": ("LimitBytes", _same),
+                                  "peakrate": ("PeakRate", _same), "mtu": ("MTUBytes", _same),
+                                  "mpu": ("MPUBytes", _same)}),
+    "fq_codel": ("FairQueueingControlledDelay", {"limit": ("PacketLimit", _same), "flows": ("Flows", _same),
+                                                 "target": ("TargetSec", _dur), "interval": ("IntervalSec", _dur),
+                                                 "quantum": ("QuantumBytes", _same), "ecn": ("ECN", _bool),
+                                                 "noecn": ("ECN", lambda v: yes_no(not v))}),
+    "codel": ("ControlledDelay", {"limit": ("PacketLimit", _same), "target": ("TargetSec", _dur),
+                                  "interval": ("IntervalSec", _dur), "ecn": ("ECN", _bool),
+                                  "noecn": ("ECN", lambda v: yes_no(not v))}),
+    "fq": ("FairQueueing", {"limit": ("PacketLimit", _same), "flow_limit": ("FlowLimit", _same),
+                            "quantum": ("QuantumBytes", _same), "maxrate": ("MaximumRate", _same)}),
+    "pfifo": ("PFIFO", {"limit": ("PacketLimit", _same)}),
+    "bfifo": ("BFIFO", {"limit": ("LimitBytes", _same)}),
+    "pfifo_fast": ("PFIFOFast", {}),
+}
+
+_DHCP = {"off": None, "v4": "ipv4", "v6": "ipv6", "both": "yes"}
+
+
+def _text(value: str | None) -> str | None:
+    """Free text on one line (systemd values cannot hold a newline)."""
+    return None if value is None else " ".join(value.split())
+
+
+class _Host:
+    """Renders one host; the index of its devices is built once."""
+
+    def __init__(self, site: Site, host: Host):
+        self.host = host
+        self.by_ref = {d.ref: d for d in host.devices}
+        self.out = Rendering()
+        self.stacked: dict[DeviceRef, list[Device]] = {}
+        self.redirected: dict[DeviceRef, Device] = {}
+        for device in host.devices:
+            lower = _lower(device)
+            if lower is not None and self._managed(device):
+                self.stacked.setdefault(lower, []).append(device)
+            for source in device.get("redirect-ingress") or ():
+                self.redirected[source] = device
+
+    def _managed(self, device: Device) -> bool:
+        """Whether networkd creates (or configures) this device itself."""
+        return device.netns is None and device.kind not in RESIDUAL_KINDS
+
+    def render(self) -> Rendering:
+        for device in self.host.devices:
+            self._device(device)
+        return self.out
+
+    def _gap(self, device: Device, what: str, reason: str, span_key: str | None = None) -> None:
+        span = device.spans.get(span_key) if span_key else device.span
+        self.out.residual.append(Gap(device, what, reason, span or device.span))
+
+    def _device(self, device: Device) -> None:
+        if device.netns is not None:
+            if device.created_by is not None:
+                reason = (f"the {device.kind} peer lives in namespace '{device.netns}', which networkd does not "
+                          f"manage; vnetc apply creates the pair and moves it")
+            else:
+                reason = f"it lives in namespace '{device.netns}', which networkd does not manage"
+            self._gap(device, "device", reason, "netns")
+            return
+        if device.kind in RESIDUAL_KINDS:
+            self._gap(device, "device", RESIDUAL_KINDS[device.kind])
+            return
+        if device.master is not None and self.by_ref[device.master].kind == "team":
+            self._gap(device, "master", "teamd enslaves team ports; networkd leaves this port alone", "master")
+            return
+        if device.kind == "macsec":
+            self._macsec_gaps(device)
+            if self.out.errors and self.out.errors[-1].device is device:
+                return
+        netdev = self._netdev(device)
+        if netdev is not None:
+            self.out.files.append(netdev)
+        self.out.files.append(self._network(device))
+
+    # --- .netdev ---------------------------------------------------------------
+
+    def _netdev(self, device: Device) -> Artifact | None:
+        if not device.creates:
+            return None
+        peer = self._peer(device)
+        if device.kind in ("veth", "vxcan") and peer is not None and peer.netns is not None:
+            return None  # the peer's own gap hands the pair to vnetc apply
+        kind, name, props = NETDEV_SECTIONS[device.kind]
+        sections = [section("NetDev", [("Name", device.name), ("Kind", kind),
+                                       ("Description", _text(device.description)),
+                                       ("MTUBytes", device.mtu), ("MACAddress", device.mac)])]
+        if name is not None:
+            pairs = [(key, fmt(device.get(prop))) for prop, key, fmt in props if device.get(prop) not in (None, ())]
+            if device.kind == "vxlan" and device.get("dev") is None:
+                pairs.append(("Independent", "yes"))
+            if device.kind == "veth":
+                pairs = [("Name", peer.name), ("MACAddress", peer.mac)]
+            if device.kind == "vxcan":
+                pairs = [("Peer", peer.name)]
+            sections.append(section(name, pairs))
+        if device.kind == "macsec":
+            sections.extend(_macsec_sections(device))
+        secret = device.kind == "macsec" and _has_inline_key(device)
+        return Artifact(f"{PREFIX}{device.name}.netdev", INSTALL_DIR, render_ini(sections, _header(device)),
+                        mode=0o640 if secret else 0o644, group="systemd-network" if secret else None)
+
+    def _peer(self, device: Device) -> Device | None:
+        ref = device.get("peer")
+        return self.by_ref.get(ref) if ref is not None else None
+
+    def _macsec_gaps(self, device: Device) -> None:
+        for prop in ("mka-cak", "mka-cak-file", "mka-ckn"):
+            if device.get(prop) is not None:
+                self.out.errors.append(Gap(device, prop, "MACsec MKA needs wpa_supplicant (macsec_linux driver); "
+                                                         "neither networkd nor vnetc apply runs it",
+                                           device.spans.get(prop, device.span)))
+                return
+        if device.get("send-sci") is not None:
+            self._gap(device, "send-sci", "networkd has no send-sci setting; vnetc apply sets it", "send-sci")
+
+    # --- .network --------------------------------------------------------------
+
+    def _network(self, device: Device) -> Artifact:
+        match = [("Name", device.name)]
+        if device.kind == "interface" and (device.get("match-mac") or device.get("match-driver")):
+            match = [("MACAddress", device.get("match-mac")), ("Driver", device.get("match-driver"))]
+        sections = [section("Match", match)]
+        link = [("ActivationPolicy", "down" if device.state == "down" else None)]
+        if not device.creates or device.created_by is not None:
+            link = [("MACAddress", device.mac), ("MTUBytes", device.mtu)] + link
+        sections.append(section("Link", link))
+
+        network: list[tuple[str, Any]] = [("Description", _text(device.description))]
+        network.append(("DHCP", _DHCP[device.dhcp]))
+        network += [("Address", a) for a in device.address]
+        network += [("Gateway", g) for g in device.gateway]
+        network += [("DNS", d) for d in device.dns]
+        master = self.by_ref.get(device.master) if device.master else None
+        if master is not None:
+            network.append(("Bond" if master.kind == "bond" else "Bridge", master.name))
+            network.append(("LinkLocalAddressing", "no"))
+            if master.kind == "bond" and master.get("primary") == device.ref:
+                network.append(("PrimarySlave", "yes"))
+        elif not device.address and device.dhcp == "off" and not device.gateway:
+            network.append(("LinkLocalAddressing", "no"))
+        for upper in self.stacked.get(device.ref, ()):
+            network.append((STACKING_KEYS[upper.kind], upper.name))
+        sections.append(section("Network", network))
+
+        for route in device.route:
+            sections.extend(_route_sections(route))
+        if master is not None and master.kind == "bridge":
+            sections.extend(_bridge_port_sections(master, device))
+        if device.kind == "bridge" and device.get("vlan-filtering"):
+            sections.extend(self._bridge_self_vlans(device))
+        if device.kind == "ifb" and device.get("qdisc") is not None:
+            sections.extend(self._qdisc(device, device.get("qdisc")))
+        if device.ref in self.redirected:
+            ifb = self.redirected[device.ref]
+            sections.append(section("QDisc", [("Parent", "ingress"), ("Handle", "ffff")]))
+            self._gap(ifb, "redirect-ingress",
+                      f"networkd adds the ingress qdisc on '{device.name}' but has no tc filter; "
+                      f"vnetc apply adds the match-all filter redirecting it into '{ifb.name}'", "redirect-ingress")
+        return Artifact(f"{PREFIX}{device.name}.network", INSTALL_DIR, render_ini(sections, _header(device)))
+
+    def _bridge_self_vlans(self, bridge: Device) -> list:
+        """A VLAN-filtering bridge must itself be a member of the VLANs of the devices stacked on it."""
+        ids = sorted({d.get("id") for d in self.stacked.get(bridge.ref, ()) if d.kind == "vlan"})
+        return [section("BridgeVLAN", [("VLAN", i)]) for i in ids]
+
+    def _qdisc(self, device: Device, qdisc: Qdisc) -> list:
+        name, keys = QDISC_SECTIONS[qdisc.kind]
+        missing = [p for p, _ in qdisc.params if p not in keys]
+        if missing:
+            self._gap(device, "qdisc", f"networkd's [{name}] has no {', '.join(missing)}; vnetc apply sets the qdisc",
+                      "qdisc")
+            return []
+        pairs: list[tuple[str, Any]] = [("Parent", "root")]
+        pairs += [(keys[p][0], keys[p][1](v)) for p, v in qdisc.params]
+        return [section(name, pairs)]
+
+
+def _lower(device: Device) -> DeviceRef | None:
+    if device.kind == "vxlan":
+        return device.get("dev")
+    if device.kind in STACKING_KEYS:
+        return device.get("link")
+    return None
+
+
+def _route_sections(route: Route) -> list:
+    destinations: list[Any]
+    if route.prefix == "default":
+        destinations = [None] if route.via is not None else ["0.0.0.0/0", "::/0"]
+    else:
+        destinations = [route.prefix]
+    return [section("Route", [("Destination", dest), ("Gateway", route.via), ("Metric", route.metric),
+                              ("Table", route.table)]) for dest in destinations]
+
+
+def _bridge_port_sections(bridge: Device, port: Device) -> list:
+    settings = next((p for p in bridge.get("port") if p.name == port.ref), None)
+    if settings is None:
+        return []
+    out = [section("Bridge", [("Cost", settings.cost), ("Priority", settings.priority),
+                              ("HairPin", None if settings.hairpin is None else yes_no(settings.hairpin)),
+                              ("Isolated", None if settings.isolated is None else yes_no(settings.isolated))])]
+    untagged = set()
+    for low, high in settings.untagged:
+        untagged.update(range(low, high + 1))
+    for low, high in settings.vlans:
+        out.append(section("BridgeVLAN", [("VLAN", low if low == high else f"{low}-{high}")]))
+    for low, high in settings.untagged:
+        out.append(section("BridgeVLAN", [("EgressUntagged", low if low == high else f"{low}-{high}")]))
+    if settings.pvid is not None:
+        out.append(section("BridgeVLAN", [("PVID", settings.pvid)]))
+    return out
+
+
+def _macsec_sections(device: Device) -> list:
+    out = []
+    for sa in device.get("tx-sa"):
+        out.append(section("MACsecTransmitAssociation", _sa_pairs(sa) + [("Activate", "yes"),
+                                                                         ("UseForEncoding", "yes")]))
+    for channel in device.get("rx-channel"):
+        out.append(section("MACsecReceiveChannel", [("Port", channel.port), ("MACAddress", channel.mac)]))
+        for sa in channel.sa:
+            out.append(section("MACsecReceiveAssociation", [("Port", channel.port), ("MACAddress", channel.mac)]
+                               + _sa_pairs(sa) + [("Activate", "yes")]))
+    return out
+
+
+def _sa_pairs(sa) -> list:
+    return [("PacketNumber", sa.pn), ("KeyId", sa.key_id), ("Key", sa.key), ("KeyFile", sa.key_file)]
+
+
+def _has_inline_key(device: Device) -> bool:
+    sas = list(device.get("tx-sa")) + [sa for ch in device.get("rx-channel") for sa in ch.sa]
+    return any(sa.key is not None for sa in sas)
+
+
+def _header(device: Device) -> str:
+    where = f"{os.path.basename(device.span.source.path)}:{device.span.line}" if device.span else "?"
+    return f"Generated by vnetc from {where}; do not edit."
+
+
+def render(site: Site, host: Host) -> Rendering:
+    rendering = _Host(site, host).render()
+    return rendering
+
+
+TARGET = Target("networkd", "systemd-networkd .netdev/.network", render, "systemd-networkd.service")
