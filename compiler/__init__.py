@@ -10,6 +10,7 @@ its errors at once as a CompileError.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 from .check import Checker
@@ -39,6 +40,19 @@ def compile_file(path: str) -> Result:
 
 
 def _compile(source: Source) -> Result:
+    # A compile allocates many small objects and frees none of them until it
+    # ends; the cyclic collector would only rescan them (a quarter of the time
+    # of a 4,000-device check). Nothing here makes reference cycles that matter.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _phases(source)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _phases(source: Source) -> Result:
     raw = parse(source)
     statements, files, expansion = expand(raw)
     expansion.raise_if_errors()

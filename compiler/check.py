@@ -74,10 +74,7 @@ class Draft:
     master_span: Span | None = None
     ports: list[Draft] = field(default_factory=list)
     refs: dict[str, Any] = field(default_factory=dict)  # prop -> DeviceRef / tuple of DeviceRef
-
-    @property
-    def ref(self) -> DeviceRef:
-        return DeviceRef(self.name, self.netns)
+    ref: DeviceRef = None  # type: ignore[assignment]  # set once the namespace is known
 
     def label(self) -> str:
         return f"{self.kind.name} '{self.name}'"
@@ -213,6 +210,7 @@ class Checker:
         draft = Draft(kind, name, stmt.words[1].span, body, self._next())
         netns = body.val("netns")
         draft.netns = netns.value if netns else None
+        draft.ref = DeviceRef(name, draft.netns)
         self._required(draft.body, kind.props, draft.label(), draft.name_span)
         host.devices.append(draft)
         peer = body.props.get("peer")
@@ -224,6 +222,7 @@ class Checker:
         draft = Draft(owner.kind, name_val.value, name_val.span, block, self._next(), created_by=owner)
         netns = block.val("netns")
         draft.netns = netns.value if netns else None
+        draft.ref = DeviceRef(draft.name, draft.netns)
         host.devices.append(draft)
 
     def _next(self) -> int:

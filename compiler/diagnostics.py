@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 ERROR = "error"
 WARNING = "warning"
@@ -44,19 +44,19 @@ class Source:
         return f"Source({self.path!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
+class Span(NamedTuple):
     """A run of characters on one line: 1-based line, 1-based columns, end exclusive.
 
     ``bindings`` records the ``for`` variables in force where a statement was
     expanded, so that an error inside a loop can say which iteration it is.
+    (A NamedTuple: a site has one span per word, and tuples are cheap.)
     """
 
-    source: Source = field(compare=False, repr=False)
+    source: Source
     line: int
     col: int
     end_col: int
-    bindings: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
+    bindings: tuple[tuple[str, str], ...] = ()
 
     @property
     def path(self) -> str:

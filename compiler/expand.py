@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-
-from lark import Token
+from typing import NamedTuple
 
 from .diagnostics import Collector, CompileError, Source, Span, did_you_mean
-from .parser import RawFile, RawStatement, parse, span_of
+from .parser import RawFile, RawStatement, Tok, parse, span_of
 from .values import MAX_DIGITS, BadValue, parse_int
 
 MAX_ITERATIONS = 1_000_000
@@ -31,8 +30,7 @@ _DOLLAR_NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
 
 
-@dataclass(frozen=True, slots=True)
-class Word:
+class Word(NamedTuple):
     text: str
     span: Span
     quoted: bool = False
@@ -136,13 +134,13 @@ class Expander:
         for statement in statements:
             head = statement.words[0]
             if head.type == "WORD":
-                if head == "include":
+                if head.value == "include":
                     out.extend(self._include(source, statement, scope))
                     continue
-                if head == "let":
+                if head.value == "let":
                     self._let(source, statement, scope)
                     continue
-                if head == "for":
+                if head.value == "for":
                     out.extend(self._for(source, statement, scope))
                     continue
             words = tuple(self._word(source, token, scope) for token in statement.words)
@@ -156,8 +154,9 @@ class Expander:
             out.append(Stmt(words, block, open_span))  # type: ignore[arg-type]
         return tuple(out)
 
-    def _span(self, source: Source, token: Token, scope: _Scope) -> Span:
-        return span_of(source, token).with_bindings(scope.bindings)
+    def _span(self, source: Source, token: Tok, scope: _Scope) -> Span:
+        column = token.column
+        return Span(source, token.line, column, column + len(token.value), scope.bindings)
 
     def _no_block(self, source: Source, statement: RawStatement, scope: _Scope, what: str) -> bool:
         if statement.block is not None:
@@ -206,21 +205,21 @@ class Expander:
     def _let(self, source: Source, statement: RawStatement, scope: _Scope) -> None:
         words = statement.words
         at = self._span(source, words[0], scope)
-        if len(words) != 4 or words[2] != "=":
+        if len(words) != 4 or words[2].value != "=":
             self.out.error("'let' is written: let NAME = VALUE", at)
             return
         if not self._no_block(source, statement, scope, "let"):
             return
         name_span = self._span(source, words[1], scope)
-        if words[1].type != "WORD" or not _NAME.fullmatch(words[1]):
-            self.out.error(f"'{words[1]}' is not a valid name for a constant", name_span,
+        if words[1].type != "WORD" or not _NAME.fullmatch(words[1].value):
+            self.out.error(f"'{words[1].value}' is not a valid name for a constant", name_span,
                            hint="names are letters, digits and '_', starting with a letter or '_'")
             return
-        if self._redefines(words[1], name_span, scope):
+        if self._redefines(words[1].value, name_span, scope):
             return
         value = self._word(source, words[3], scope)
         if value is not None:
-            scope.names[str(words[1])] = _Binding(value.text, name_span, loop=False)
+            scope.names[words[1].value] = _Binding(value.text, name_span, loop=False)
 
     def _redefines(self, name: str, span: Span, scope: _Scope) -> bool:
         earlier = scope.get(name)
@@ -233,14 +232,14 @@ class Expander:
     def _for(self, source: Source, statement: RawStatement, scope: _Scope) -> tuple[Stmt, ...]:
         words = statement.words
         at = self._span(source, words[0], scope)
-        if len(words) != 4 or words[2] != "in" or statement.block is None:
+        if len(words) != 4 or words[2].value != "in" or statement.block is None:
             self.out.error("'for' is written: for VAR in A..B { ... }", at)
             return ()
         var_span = self._span(source, words[1], scope)
-        if not _NAME.fullmatch(words[1]):
-            self.out.error(f"'{words[1]}' is not a valid loop variable name", var_span)
+        if not _NAME.fullmatch(words[1].value):
+            self.out.error(f"'{words[1].value}' is not a valid loop variable name", var_span)
             return ()
-        if self._redefines(words[1], var_span, scope):
+        if self._redefines(words[1].value, var_span, scope):
             return ()
         bounds = self._word(source, words[3], scope)
         if bounds is None:
@@ -264,7 +263,7 @@ class Expander:
             return ()
         self.iterations += count
         out: list[Stmt] = []
-        name = str(words[1])
+        name = words[1].value
         for value in range(low, high + 1):
             inner = _Scope(scope, scope.bindings + ((name, str(value)),))
             inner.names[name] = _Binding(str(value), var_span, loop=True)
@@ -275,10 +274,13 @@ class Expander:
 
     # --- words and interpolation -------------------------------------------
 
-    def _word(self, source: Source, token: Token, scope: _Scope) -> Word | None:
-        span = self._span(source, token, scope)
-        raw = str(token)
+    def _word(self, source: Source, token: Tok, scope: _Scope) -> Word | None:
+        raw = token.value
+        column = token.column
+        span = Span(source, token.line, column, column + len(raw), scope.bindings)
         quoted = token.type == "STRING"
+        if not quoted and "$" not in raw:
+            return Word(raw, span)
         if quoted:
             raw = raw[1:-1]
             base = 1

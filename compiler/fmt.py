@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import bisect
 
-from lark import Token
-
-from .parser import RawFile, RawStatement
+from .parser import RawFile, RawStatement, Tok
 
 INDENT = "    "
 
@@ -47,8 +45,8 @@ class _Formatter:
         self._collect(raw.statements, marks)
         marks.sort()
         keys = [(line, col) for line, col, _ in marks]
-        self.trailing: dict[int, list[Token]] = {}
-        self.standalone: list[Token] = []
+        self.trailing: dict[int, list[Tok]] = {}
+        self.standalone: list[Tok] = []
         for comment in sorted(raw.comments, key=lambda t: (t.line, t.column)):
             i = bisect.bisect_left(keys, (comment.line, comment.column)) - 1
             if i >= 0 and marks[i][0] == comment.line:
@@ -77,13 +75,13 @@ class _Formatter:
         while self.next_standalone < len(self.standalone) and self.standalone[self.next_standalone].line < line:
             comment = self.standalone[self.next_standalone]
             self._gap(comment.line)
-            self.lines.append(_Line(depth, str(comment).rstrip()))
+            self.lines.append(_Line(depth, comment.value.rstrip()))
             self.last_line = comment.line
             self.next_standalone += 1
 
-    def _emit(self, depth: int, code: str, token: Token, line: int) -> None:
+    def _emit(self, depth: int, code: str, token: Tok, line: int) -> None:
         trailing = self.trailing.get(id(token))
-        comment = " ".join(str(c).rstrip() for c in trailing) if trailing else None
+        comment = " ".join(c.value.rstrip() for c in trailing) if trailing else None
         self.lines.append(_Line(depth, code, comment))
         self.last_line = line
 
@@ -92,7 +90,7 @@ class _Formatter:
             first = statement.words[0]
             self._comments_before(first.line, depth)
             self._gap(first.line)
-            words = " ".join(str(w) for w in statement.words)
+            words = " ".join(w.value for w in statement.words)
             block = statement.block
             if block is None:
                 self._emit(depth, words, statement.words[-1], statement.words[-1].line)

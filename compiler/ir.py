@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Iterator, Mapping
+from typing import Any, ClassVar, Iterator, Mapping, NamedTuple
 
 from .diagnostics import Span
 from .schema import COMMON, KINDS, Prop, Section, python_name
@@ -27,8 +27,7 @@ from .schema import COMMON, KINDS, Prop, Section, python_name
 _NO_SPANS: Mapping[str, Span] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class DeviceRef:
+class DeviceRef(NamedTuple):
     """A device of the same host: its name and namespace (None: the host's own)."""
 
     name: str

@@ -55,7 +55,7 @@ def _prop_value(name: str, spec: Prop | Section, value: Any, show: bool) -> Any:
         return [_record(r, spec, show) for r in value]
     if name in SECRET_PROPS and not show:
         return REDACTED
-    if isinstance(value, tuple):
+    if isinstance(value, tuple) and not isinstance(value, DeviceRef):
         return [_value(v, spec, show) for v in value]
     return _value(value, spec, show)
 

@@ -380,9 +380,15 @@ MASTER_KINDS = tuple(name for name, kind in KINDS.items() if kind.master)
 KEYWORDS = ("include", "let", "for", "netns", "host")
 
 
+_PROPS_OF: dict[str, dict[str, Prop | Section]] = {}
+
+
 def props_of(kind: Kind) -> dict[str, Prop | Section]:
-    """All properties a device of this kind accepts: the common ones, then its own."""
-    return {**COMMON, **kind.props}
+    """All properties a device of this kind accepts: the common ones, then its own (do not mutate)."""
+    table = _PROPS_OF.get(kind.name)
+    if table is None:
+        table = _PROPS_OF[kind.name] = {**COMMON, **kind.props}
+    return table
 
 
 def python_name(prop_name: str) -> str:
