@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .check import Checker
 from .diagnostics import CompileError, Diagnostic, Source
-from .expand import expand, read_source
+from .expand import NotUTF8, expand, read_source
 from .ir import Site
 from .parser import parse
 from .values import BadValue
@@ -36,6 +36,8 @@ def compile_file(path: str) -> Result:
         source = read_source(path)
     except BadValue as exc:
         raise CompileError([Diagnostic("error", exc.message, None, exc.hint)]) from None
+    except NotUTF8 as exc:
+        raise CompileError(exc.diagnostics) from None
     return _compile(source)
 
 

@@ -14,6 +14,7 @@ A phase collects all its diagnostics and raises :class:`CompileError` once.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, NamedTuple, Sequence
 
@@ -103,8 +104,19 @@ class Diagnostic:
         return "\n".join(out)
 
 
+#: Properties whose values are secrets (MACsec keys): never printed, not even in a
+#: source excerpt. The IR JSON and the backends use the same set.
+SECRET_PROPERTIES = frozenset({"key", "mka-cak"})
+_SECRET_VALUE = re.compile(r"(?<![\w-])(" + "|".join(sorted(SECRET_PROPERTIES)) + r")([ \t]+)([^\s;#}]+)")
+
+
+def mask_secrets(line: str) -> str:
+    """The line with every secret value replaced by as many '*' (so carets still line up)."""
+    return _SECRET_VALUE.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)), line)
+
+
 def _excerpt(span: Span) -> list[str]:
-    text = span.source.line(span.line).rstrip("\r")
+    text = mask_secrets(span.source.line(span.line).rstrip("\r"))
     # Keep tabs so that the caret lines up under the word in any editor.
     lead = "".join("\t" if ch == "\t" else " " for ch in text[: span.col - 1])
     width = max(1, min(span.end_col, len(text) + 1) - span.col)

@@ -24,6 +24,8 @@ MAX_INCLUDE_DEPTH = 32
 MAX_WORD = 4096
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_MAGNITUDE = 2**63
+MAX_EXPRESSION_DEPTH = 64
+MAX_BLOCK_DEPTH = 64  # across included files too (parser.MAX_DEPTH counts within one file)
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOLLAR_NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -34,6 +36,7 @@ class Word(NamedTuple):
     text: str
     span: Span
     quoted: bool = False
+    exact: bool = True   # the text is the source text character for character (no ${…}, no escapes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +57,7 @@ class Stmt:
 class _Binding:
     __slots__ = ("value", "span", "loop")
 
-    def __init__(self, value: str, span: Span, loop: bool):
+    def __init__(self, value: str | None, span: Span, loop: bool):
         self.value = value
         self.span = span
         self.loop = loop
@@ -86,8 +89,12 @@ class _Scope:
         return names
 
 
+class NotUTF8(CompileError):
+    """A file that is not UTF-8: the diagnostic points at the first bad byte."""
+
+
 def read_source(path: str, included_from: Span | None = None) -> Source:
-    """Read a file as UTF-8; OSError and UnicodeDecodeError are turned into BadValue."""
+    """Read a file as UTF-8; OSError becomes BadValue, bad bytes NotUTF8 (a positioned error)."""
     try:
         if os.path.isdir(path):
             raise BadValue(f"'{path}' is a directory, not a .vnet file")
@@ -102,10 +109,14 @@ def read_source(path: str, included_from: Span | None = None) -> Source:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
         line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise BadValue(f"'{path}' is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, "
-                       f"column {col}", "vnet files are UTF-8") from None
+        col = len(data[line_start:exc.start].decode("utf-8", "replace")) + 1
+        shown = Source(path, data.decode("utf-8", "replace"), included_from)
+        out = Collector()
+        out.error(f"this file is not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+                  Span(shown, line, col, col + 1), hint="vnet files are UTF-8")
+        raise NotUTF8(out.items) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return Source(path, text, included_from)
@@ -123,6 +134,7 @@ class Expander:
     def expand_file(self, raw: RawFile) -> tuple[Stmt, ...]:
         self.include_stack.append(os.path.realpath(raw.source.path))
         self.files.append(raw.source.path)
+        self.depth = 0
         result = self._block(raw.source, raw.statements, _Scope())
         self.include_stack.pop()
         return result
@@ -149,8 +161,14 @@ class Expander:
             block = None
             open_span = None
             if statement.block is not None:
-                block = self._block(source, statement.block.statements, _Scope(scope, scope.bindings))
                 open_span = span_of(source, statement.block.open).with_bindings(scope.bindings)
+                if self.depth >= MAX_BLOCK_DEPTH:
+                    self.out.error(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep (counting included files)",
+                                   open_span)
+                    continue
+                self.depth += 1
+                block = self._block(source, statement.block.statements, _Scope(scope, scope.bindings))
+                self.depth -= 1
             out.append(Stmt(words, block, open_span))  # type: ignore[arg-type]
         return tuple(out)
 
@@ -190,6 +208,9 @@ class Expander:
         except BadValue as exc:
             self.out.error(exc.message, target.span, exc.hint)
             return ()
+        except NotUTF8 as exc:
+            self.out.items.extend(exc.diagnostics)
+            return ()
         try:
             raw = parse(included)
         except CompileError as exc:
@@ -218,8 +239,8 @@ class Expander:
         if self._redefines(words[1].value, name_span, scope):
             return
         value = self._word(source, words[3], scope)
-        if value is not None:
-            scope.names[words[1].value] = _Binding(value.text, name_span, loop=False)
+        # A value that failed is bound all the same (to None), so that its uses stay quiet.
+        scope.names[words[1].value] = _Binding(None if value is None else value.text, name_span, loop=False)
 
     def _redefines(self, name: str, span: Span, scope: _Scope) -> bool:
         earlier = scope.get(name)
@@ -267,7 +288,13 @@ class Expander:
         for value in range(low, high + 1):
             inner = _Scope(scope, scope.bindings + ((name, str(value)),))
             inner.names[name] = _Binding(str(value), var_span, loop=True)
+            if self.depth >= MAX_BLOCK_DEPTH:
+                self.out.error(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep (counting included files)",
+                               span_of(source, statement.block.open).with_bindings(scope.bindings))
+                break
+            self.depth += 1
             out.extend(self._block(source, statement.block.statements, inner))
+            self.depth -= 1
             if self.out.errors and len(self.out.errors) > 200:
                 break  # the same mistake in every iteration: enough is known
         return tuple(out)
@@ -288,7 +315,7 @@ class Expander:
             base = 0
             if raw.startswith("$") and _DOLLAR_NAME.fullmatch(raw):
                 value = self._lookup(raw[1:], span.at(1, len(raw) - 1), scope)
-                return None if value is None else Word(value, span)
+                return None if value is None else Word(value, span, False, False)
             if "${" not in raw:
                 return Word(raw, span)
         pieces: list[str] = []
@@ -326,7 +353,7 @@ class Expander:
             self.out.error(f"this word grows to {len(text):,} characters by interpolation; "
                            f"the limit is {MAX_WORD:,}", span)
             return None
-        return Word(text, span, quoted)
+        return Word(text, span, quoted, text == raw and not quoted)
 
     def _lookup(self, name: str, span: Span, scope: _Scope) -> str | None:
         binding = scope.get(name)
@@ -334,7 +361,7 @@ class Expander:
             self.out.error(f"unknown name '{name}' in interpolation", span,
                            did_you_mean(name, scope.visible()) or "define it with 'let NAME = VALUE' or a 'for' loop")
             return None
-        return binding.value
+        return binding.value  # None: its definition failed and was reported
 
     def _interpolate(self, expr: str, span: Span, scope: _Scope) -> str | None:
         stripped = expr.strip()
@@ -372,6 +399,7 @@ class _Arithmetic:
                                    offset=start, length=1)
                 self.tokens.append(("op", op, start))
         self.pos = 0
+        self.depth = 0
         self.text = text
         self.scope = scope
         self.span = span
@@ -420,6 +448,16 @@ class _Arithmetic:
         return value
 
     def _unary(self) -> int:
+        self.depth += 1
+        if self.depth > MAX_EXPRESSION_DEPTH:
+            _, tok, at = self.tokens[min(self.pos, len(self.tokens) - 1)]
+            raise BadValue(f"the expression is nested more than {MAX_EXPRESSION_DEPTH} deep", offset=at, length=1)
+        try:
+            return self._unary_inner()
+        finally:
+            self.depth -= 1
+
+    def _unary_inner(self) -> int:
         if self._peek() == "-":
             self.pos += 1
             return -self._unary()

@@ -11,12 +11,12 @@ import dataclasses
 import ipaddress
 from typing import Any
 
+from .diagnostics import SECRET_PROPERTIES
 from .ir import Device, DeviceRef, Host, Record, Site
-from .schema import KINDS, Prop, Qdisc, Route, Section, props_of
+from .schema import KINDS, QDISCS, Prop, Qdisc, Route, Section, props_of
 from .values import Duration, VlanRange
 
-#: Properties whose values are secrets (language.md §3, MACsec).
-SECRET_PROPS = frozenset({"key", "mka-cak"})
+SECRET_PROPS = SECRET_PROPERTIES
 REDACTED = "<redacted>"
 
 
@@ -81,7 +81,9 @@ def _value(value: Any, spec: Prop | None, show: bool) -> Any:
     if isinstance(value, Route):
         return {k: _value(v, None, show) for k, v in dataclasses.asdict(value).items() if v is not None}
     if isinstance(value, Qdisc):
-        return {"kind": value.kind, **{k: v for k, v in value.params}}
+        types = QDISCS[value.kind]
+        return {"kind": value.kind, **{k: types[k].render(v) if isinstance(types[k], Duration) else v
+                                       for k, v in value.params}}
     if spec is not None and isinstance(spec.type, (Duration, VlanRange)):
         return spec.type.render(value)   # "100ms", "20-30"
     if isinstance(value, tuple):

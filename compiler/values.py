@@ -134,8 +134,9 @@ class Name(ValueType):
         if text in (".", ".."):
             raise BadValue(f"'{text}' is not a valid interface name")
         for i, ch in enumerate(text):
-            if ch == "/" or ch == ":" or ch.isspace():
-                raise BadValue(f"interface name '{text}' contains {ch!r}, which Linux does not allow",
+            if ch == "/" or ch == ":" or ch.isspace() or not ch.isprintable():
+                shown = text.encode("unicode_escape").decode("ascii")
+                raise BadValue(f"interface name '{shown}' contains {ch!r}, which Linux does not allow",
                                offset=i, length=1)
         return text
 
@@ -247,15 +248,33 @@ class IP(ValueType):
         if "/" in text:
             raise BadValue(f"'{text}' has a prefix length; an address is expected here",
                            f"write {text.split('/')[0]}")
+        if "%" in text:
+            raise BadValue(f"'{text}' has a scope (%…); write the address alone")
         try:
             value = ipaddress.ip_address(text)
         except ValueError:
-            raise BadValue(f"'{text}' is not an IPv4 or IPv6 address") from None
+            raise BadValue(f"'{text}' is not an IPv4 or IPv6 address", _why(text)) from None
         if self.multicast is True and not value.is_multicast:
             raise BadValue(f"{value} is not a multicast address")
         if self.multicast is False and value.is_multicast:
             raise BadValue(f"{value} is a multicast address; a unicast address is expected here")
         return value
+
+
+def _why(address: str) -> str | None:
+    """ipaddress's own reason an address is invalid, when it has one worth showing."""
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        for kind in (ipaddress.IPv4Address, ipaddress.IPv6Address):
+            try:
+                kind(address)
+            except ValueError as exc:
+                if kind is ipaddress.IPv4Address and ("." in address and ":" not in address):
+                    return str(exc).replace("'", "")
+                if kind is ipaddress.IPv6Address and ":" in address:
+                    return str(exc).replace("'", "")
+    return None
 
 
 @dataclass(frozen=True)
@@ -270,11 +289,13 @@ class CIDR(ValueType):
                 pass
             else:
                 raise BadValue(f"address {text} has no prefix length", f"write e.g. {text}/{'24' if '.' in text else '64'}")
+        if "%" in text:
+            raise BadValue(f"'{text}' has a scope (%…); write the address alone")
         try:
             return ipaddress.ip_interface(text)
         except ValueError:
             raise BadValue(f"'{text}' is not an address with prefix length",
-                           "write e.g. 10.0.0.1/24 or 2001:db8::1/64") from None
+                           _why(text.split("/")[0]) or "write e.g. 10.0.0.1/24 or 2001:db8::1/64") from None
 
 
 @dataclass(frozen=True)
@@ -386,6 +407,8 @@ class VlanRange(ValueType):
 
     def parse(self, text: str) -> tuple[int, int]:
         low_text, sep, high_text = text.partition("-")
+        if sep and (not low_text or not high_text):
+            raise BadValue(f"'{text}' is not a VLAN range", "write an id like 10 or a range like 20-30")
         ids = Int(1, 4094, "VLAN id")
         low = ids.parse(low_text)
         if not sep:

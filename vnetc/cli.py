@@ -152,7 +152,7 @@ def fmt(files: tuple[str, ...], check_only: bool) -> None:
             _report([Diagnostic("error", exc.message, None, exc.hint)])
             failed = True
             continue
-        except CompileError as exc:
+        except CompileError as exc:  # also NotUTF8
             _report(exc.diagnostics)
             failed = True
             continue
