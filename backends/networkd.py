@@ -171,9 +171,6 @@ class _Host:
         if device.kind in RESIDUAL_KINDS:
             self._gap(device, "device", RESIDUAL_KINDS[device.kind])
             return
-        if device.master is not None and self.by_ref[device.master].kind == "team":
-            self._gap(device, "master", "teamd enslaves team ports; networkd leaves this port alone", "master")
-            return
         if device.kind == "macsec":
             self._macsec_gaps(device)
             if self.out.errors and self.out.errors[-1].device is device:
@@ -181,6 +178,10 @@ class _Host:
         netdev = self._netdev(device)
         if netdev is not None:
             self.out.files.append(netdev)
+        if device.master is not None and self.by_ref[device.master].kind == "team":
+            # teamd takes the port down and enslaves it; a .network would fight it.
+            self._gap(device, "master", "teamd enslaves team ports; networkd leaves this port alone", "master")
+            return
         self.out.files.append(self._network(device))
 
     # --- .netdev ---------------------------------------------------------------
