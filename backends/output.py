@@ -105,8 +105,8 @@ def _chown_group(path: Path, group: str, report: Report) -> None:
     try:
         gid = grp.getgrnam(group).gr_gid
     except KeyError:
-        report.notes.append(f"{path}: group '{group}' does not exist here; in the image run "
-                            f"`chown root:{group} /{path.name}`-style fix-ups (see README)")
+        report.notes.append(f"{path}: group '{group}' does not exist on this machine; the image build must "
+                            f"give the file to group {group} (README: Secrets in image builds)")
         return
     try:
         os.chown(path, -1, gid)

@@ -16,7 +16,6 @@ Source spans are fields excluded from equality and repr.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, ClassVar, Iterator, Mapping, NamedTuple
@@ -37,28 +36,65 @@ class DeviceRef(NamedTuple):
         return self.name if self.netns is None else f"{self.netns}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Device:
-    """The common properties (language.md §3 "Common properties")."""
+class _Frozen:
+    """Frozen, slotted records with keyword construction, equality and repr over ``_fields``.
 
+    The device and section classes are generated from the schema below, all in
+    one ``exec`` (dataclasses would take a tenth of a second of every start-up
+    for the thirty classes). ``span`` and ``spans`` are not fields: they take no
+    part in equality or repr.
+    """
+
+    __slots__ = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, f) for f in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._key()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{f}={getattr(self, f)!r}' for f in self._fields)})"
+
+    def get(self, prop: str, default: Any = None) -> Any:
+        """A property by its language name (``dev.get("vlan-filtering")``)."""
+        return getattr(self, python_name(prop), default)
+
+
+class Device(_Frozen):
+    """The common properties (language.md §3 "Common properties"); each kind's class adds its own.
+
+    ``created_by``: for a veth/vxcan peer, the device whose creation also creates this one.
+    ``span``: the device's name in the source; ``spans``: property name -> span of its (first) value.
+    """
+
+    __slots__ = ()
     kind: ClassVar[str] = ""
     name: str
-    netns: str | None = None
-    state: str = "up"
-    mtu: int | None = None
-    mac: str | None = None
-    address: tuple = ()
-    gateway: tuple = ()
-    route: tuple = ()
-    dns: tuple = ()
-    dhcp: str = "off"
-    master: DeviceRef | None = None
-    description: str | None = None
-    #: For a veth/vxcan peer: the device whose creation also creates this one.
-    created_by: DeviceRef | None = None
-    span: Span | None = field(default=None, compare=False, repr=False)
-    #: property name -> span of its (first) value
-    spans: Mapping[str, Span] = field(default_factory=lambda: _NO_SPANS, compare=False, repr=False)
+    netns: str | None
+    state: str
+    mtu: int | None
+    mac: str | None
+    address: tuple
+    gateway: tuple
+    route: tuple
+    dns: tuple
+    dhcp: str
+    master: DeviceRef | None
+    description: str | None
+    created_by: DeviceRef | None
+    span: Span | None
+    spans: Mapping[str, Span]
 
     @property
     def ref(self) -> DeviceRef:
@@ -69,72 +105,93 @@ class Device:
         """Whether vnetc (or the target) creates this device itself."""
         return KINDS[self.kind].creates and self.created_by is None
 
-    def get(self, prop: str, default: Any = None) -> Any:
-        """A property by its language name (``dev.get("vlan-filtering")``)."""
-        return getattr(self, python_name(prop), default)
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Record:
+class Record(_Frozen):
     """Base of the records generated for sections (``port``, ``tx-sa``, …)."""
 
+    __slots__ = ()
     section: ClassVar[str] = ""
-    span: Span | None = field(default=None, compare=False, repr=False)
-    spans: Mapping[str, Span] = field(default_factory=lambda: _NO_SPANS, compare=False, repr=False)
-
-    def get(self, prop: str, default: Any = None) -> Any:
-        return getattr(self, python_name(prop), default)
+    span: Span | None
+    spans: Mapping[str, Span]
 
 
 def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("-", " ").replace(".", " ").split())
 
 
-def _field_for(spec: Prop | Section) -> tuple[str, Any, Any]:
-    name = python_name(spec.name)
-    if isinstance(spec, Section):
-        if spec.single:
-            return (name, Any, field(default=None))
-        return (name, tuple, field(default=()))
-    if spec.is_list:
-        return (name, tuple, field(default=()))
-    return (name, Any, field(default=spec.default))
+#: The common fields, with their defaults (the kind fields follow the schema).
+_DEVICE_FIELDS: list[tuple[str, Any]] = [
+    ("name", None), ("netns", None), ("state", "up"), ("mtu", None), ("mac", None), ("address", ()),
+    ("gateway", ()), ("route", ()), ("dns", ()), ("dhcp", "off"), ("master", None), ("description", None),
+    ("created_by", None),
+]
 
 
-RECORD_CLASSES: dict[str, type[Record]] = {}
+def _fields_of(props: dict[str, Prop | Section]) -> list[tuple[str, Any]]:
+    out = []
+    for spec in props.values():
+        if isinstance(spec, Section):
+            out.append((python_name(spec.name), None if spec.single else ()))
+        elif spec.is_list:
+            out.append((python_name(spec.name), ()))
+        else:
+            out.append((python_name(spec.name), spec.default))
+    return out
 
 
-def _record_class(section: Section) -> type[Record]:
-    fields = [(python_name(key), Any, field(default=None)) for key, _ in section.keys]
-    for spec in section.props.values():
-        if isinstance(spec, Section) and not spec.single:
-            _record_class(spec)
-        fields.append(_field_for(spec))
-    cls = dataclasses.make_dataclass(_class_name(section.name), fields, bases=(Record,), frozen=True,
-                                     slots=True, kw_only=True, namespace={"section": section.name})
-    cls.__module__ = __name__
-    RECORD_CLASSES[section.name] = cls
-    return cls
+def _class_source(name: str, base: str, tag: str, tag_value: str, fields: list[tuple[str, Any]],
+                  own: list[str], defaults: dict[str, Any]) -> str:
+    params = ", ".join(f"{f}=_D[{name!r}][{f!r}]" for f, _ in fields)
+    body = "".join(f"        _set(self, {f!r}, {f})\n" for f, _ in fields)
+    defaults[name] = dict(fields)
+    return (f"class {name}({base}):\n"
+            f"    __slots__ = {tuple(own)!r}\n"
+            f"    {tag} = {tag_value!r}\n"
+            f"    _fields = {tuple(f for f, _ in fields)!r}\n"
+            f"    def __init__(self, *, {params}, span=None, spans=_NO_SPANS):\n"
+            f"{body}"
+            f"        _set(self, 'span', span)\n"
+            f"        _set(self, 'spans', spans)\n")
 
 
-def _device_class(kind: str) -> type[Device]:
-    fields = []
-    for spec in KINDS[kind].props.values():
-        if isinstance(spec, Section) and not spec.single:
-            _record_class(spec)
-        fields.append(_field_for(spec))
-    cls = dataclasses.make_dataclass(_class_name(kind), fields, bases=(Device,), frozen=True, slots=True,
-                                     kw_only=True, namespace={"kind": kind})
-    cls.__module__ = __name__
-    return cls
+def _generate() -> tuple[dict[str, type[Device]], dict[str, type[Record]]]:
+    sources: list[str] = []
+    defaults: dict[str, dict[str, Any]] = {}
+    records: dict[str, str] = {}
+
+    def record(section: Section) -> None:
+        fields = [(python_name(key), None) for key, _ in section.keys] + _fields_of(section.props)
+        for spec in section.props.values():
+            if isinstance(spec, Section) and not spec.single:
+                record(spec)
+        name = _class_name(section.name)
+        records[section.name] = name
+        sources.append(_class_source(name, "Record", "section", section.name, fields,
+                                     ["span", "spans", *(f for f, _ in fields)], defaults))
+
+    kinds: dict[str, str] = {}
+    for kind, spec in KINDS.items():
+        for prop in spec.props.values():
+            if isinstance(prop, Section) and not prop.single and prop.name not in records:
+                record(prop)
+        own = _fields_of(spec.props)
+        name = _class_name(kind)
+        kinds[kind] = name
+        sources.append(_class_source(name, "Device", "kind", kind, _DEVICE_FIELDS + own,
+                                     ["span", "spans", *(f for f, _ in _DEVICE_FIELDS + own)], defaults))
+    namespace: dict[str, Any] = {"Device": Device, "Record": Record, "_NO_SPANS": _NO_SPANS, "_D": defaults,
+                                 "_set": object.__setattr__, "__name__": __name__}
+    exec(compile("\n".join(sources), "<vnetc.compiler.ir: generated from the schema>", "exec"), namespace)
+    return ({kind: namespace[name] for kind, name in kinds.items()},
+            {section: namespace[name] for section, name in records.items()})
 
 
-#: kind name -> its IR class (``DEVICE_CLASSES["vlan"] is Vlan``)
-DEVICE_CLASSES: dict[str, type[Device]] = {kind: _device_class(kind) for kind in KINDS}
+#: kind name -> its IR class (``DEVICE_CLASSES["vlan"] is Vlan``); section name -> record class
+DEVICE_CLASSES, RECORD_CLASSES = _generate()
 globals().update({cls.__name__: cls for cls in DEVICE_CLASSES.values()})
 globals().update({cls.__name__: cls for cls in RECORD_CLASSES.values()})
 
-assert all(python_name(p) in {f.name for f in dataclasses.fields(Device)} for p in COMMON)
+assert {python_name(p) for p in COMMON} <= {f for f, _ in _DEVICE_FIELDS}
 
 
 @dataclass(frozen=True, slots=True)
