@@ -275,7 +275,7 @@ class Checker:
                            notes=[f"first given at {first[prop.name]}"])
             return
         first.setdefault(prop.name, head.span)
-        if getattr(prop.type, "words", False):
+        if prop.multiword:
             try:
                 value = prop.type.parse_words([w.text for w in values])  # type: ignore[attr-defined]
             except BadValue as exc:
@@ -605,31 +605,32 @@ class Checker:
 
 
 def _values(block: Block, table: dict[str, Prop | Section], draft: Draft) -> tuple[dict, dict]:
+    """The IR values of the properties the block gives (the IR classes hold the defaults)."""
     values: dict[str, Any] = {}
     spans: dict[str, Span] = {}
-    for name, spec in table.items():
+    refs = draft.refs
+    for name, found in block.props.items():
+        spec = table[name]
+        key = python_name(name)
         if isinstance(spec, Section):
-            if spec.single:
-                continue
-            values[python_name(name)] = tuple(_record(b, spec, draft) for b in block.vals(name))
+            if not spec.single:
+                values[key] = tuple(_record(b, spec, draft) for b in found)
             continue
-        found = block.props.get(name)
-        if found is None:
-            continue
-        if spec.ref and name in draft.refs and name != "master":
-            resolved = draft.refs[name]
+        if name == "master":
+            continue  # resolved by _masters (draft.master)
+        if spec.ref and name in refs:
+            resolved = refs[name]
             if isinstance(resolved, list):
-                values[python_name(name)] = tuple(d.ref for d, _ in resolved)
+                values[key] = tuple(d.ref for d, _ in resolved)
             elif resolved is not None:
-                values[python_name(name)] = resolved[0].ref
+                values[key] = resolved[0].ref
         elif isinstance(found, list):
-            values[python_name(name)] = tuple(v.value for v in found)
+            values[key] = tuple(v.value for v in found)
         else:
-            values[python_name(name)] = found.value
+            values[key] = found.value
         first = found[0] if isinstance(found, list) and found else found
         if isinstance(first, Val):
             spans[name] = first.span
-    values.pop("master", None)
     return values, spans
 
 

@@ -67,16 +67,17 @@ class RawFile:
     comments: tuple[Tok, ...]
 
 
-#: The terminals of grammar/vnet.lark as one regular expression.
-_TOKENS = re.compile(r"""
-    (?P<WS>[ \t\r\f\v]+)
-  | (?P<SEP>[;\n])
+#: The terminals of grammar/vnet.lark as one regular expression; each match takes
+#: the blanks before its token along (EOF: trailing blanks at the end of the text).
+_TOKENS = re.compile(r"""[ \t\r\f\v]*(?:
+    (?P<SEP>[;\n])
   | (?P<COMMENT>\#[^\n]*)
   | (?P<LBRACE>\{)
   | (?P<RBRACE>\})
   | (?P<STRING>"(?:[^"\\\n]|\\.)*")
   | (?P<WORD>(?:[^\s{};#"$]|\$\{[^}\n]*\}|\$(?!\{))+)
-""", re.VERBOSE)
+  | (?P<EOF>\Z)
+)""", re.VERBOSE)
 
 
 class _SyntaxError(Exception):
@@ -113,23 +114,23 @@ def _scan(text: str) -> tuple[tuple[RawStatement, ...], tuple[Tok, ...], Tok | N
     deepest: Tok | None = None
     line, line_start, pos = 1, 0, 0
     for m in _TOKENS.finditer(text):
-        start = m.start()
-        if start != pos:
+        if m.start() != pos:
             raise _SyntaxError
         pos = m.end()
         kind = m.lastgroup
-        if kind == "WS":
-            continue
         if kind == "SEP":
             if words:
                 statements.append(RawStatement(tuple(words), None))
                 words = []
             need_end = False
-            if text[start] == "\n":
+            if text[pos - 1] == "\n":
                 line += 1
                 line_start = pos
             continue
-        token = Tok(kind, m.group(), line, start - line_start + 1)  # type: ignore[arg-type]
+        if kind == "EOF":
+            break
+        value = m.group(kind)  # type: ignore[arg-type]
+        token = Tok(kind, value, line, pos - len(value) - line_start + 1)  # type: ignore[arg-type]
         if kind == "COMMENT":
             comments.append(token)
         elif need_end and kind != "RBRACE":
@@ -263,11 +264,11 @@ def _unclosed(source: Source, out: Collector) -> None:
     line, line_start = 1, 0
     for m in _TOKENS.finditer(source.text):
         kind = m.lastgroup
-        if kind == "SEP" and m.group() == "\n":
+        if kind == "SEP" and m.group(kind) == "\n":
             line += 1
             line_start = m.end()
         elif kind == "LBRACE":
-            stack.append(Tok("LBRACE", "{", line, m.start() - line_start + 1))
+            stack.append(Tok("LBRACE", "{", line, m.start(kind) - line_start + 1))
         elif kind == "RBRACE" and stack:
             stack.pop()
     if stack:

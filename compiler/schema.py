@@ -36,6 +36,11 @@ class Prop:
     def is_list(self) -> bool:
         return self.many or self.repeat
 
+    @property
+    def multiword(self) -> bool:
+        """Whether the value is read from all the words at once (route, qdisc)."""
+        return getattr(self.type, "words", False)
+
 
 @dataclass(frozen=True)
 class Section:
@@ -391,8 +396,15 @@ def props_of(kind: Kind) -> dict[str, Prop | Section]:
     return table
 
 
+_PYTHON_NAMES: dict[str, str] = {}
+
+
 def python_name(prop_name: str) -> str:
-    return prop_name.replace("-", "_")
+    """The IR attribute of a property: `vlan-filtering` -> `vlan_filtering`."""
+    found = _PYTHON_NAMES.get(prop_name)
+    if found is None:
+        found = _PYTHON_NAMES[prop_name] = prop_name.replace("-", "_")
+    return found
 
 
 __all__ = ["Prop", "Section", "Kind", "KINDS", "COMMON", "PEER", "MASTER_KINDS", "KEYWORDS", "QDISCS",
