@@ -4,7 +4,8 @@ A target renders one host into a :class:`Rendering`: the files it writes (in
 memory), the parts of the site it hands to the executor (the *residual*,
 performed at boot by `vnetc apply` from a residual file and a systemd unit),
 and the parts nothing can do (errors). Writing to disk is shared
-(backends/output.py). ``TARGETS`` is the registry the command line offers.
+(backends/output.py). ``TARGET_MODULES`` names the targets the command line
+offers; ``target(name)`` (or ``TARGETS[name]``) loads one.
 """
 
 from __future__ import annotations
@@ -57,10 +58,18 @@ class Target:
     service: str               # the unit the residual runs after
 
 
-def _registry() -> dict[str, Target]:
-    from . import networkd
-
-    return {t.name: t for t in (networkd.TARGET,)}
+#: target name -> the module (in this package) whose TARGET renders it; imported on first use
+TARGET_MODULES: dict[str, str] = {"networkd": "networkd"}
 
 
-TARGETS: dict[str, Target] = _registry()
+def target(name: str) -> Target:
+    """The registered target `name` (its module is imported only now: `check` never pays for it)."""
+    import importlib
+
+    return importlib.import_module(f"{__name__}.{TARGET_MODULES[name]}").TARGET
+
+
+def __getattr__(name: str):
+    if name == "TARGETS":  # every target, loaded (for tools and tests)
+        return {n: target(n) for n in TARGET_MODULES}
+    raise AttributeError(name)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from vnetc.compiler.ir import Site
 
-from . import TARGETS, Gap
+from . import Gap, target as get_target
 from .output import Plan
 from .residual import residual_artifacts
 
@@ -29,7 +29,7 @@ def build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path 
     result = BuildPlan()
     hosts = [h for h in site.hosts if host is None or h.name == host]
     for name in targets:
-        target = TARGETS[name]
+        target = get_target(name)
         plan = Plan(name)
         for h in hosts:
             rendering = target.render(site, h)

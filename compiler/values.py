@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from .diagnostics import did_you_mean
@@ -62,11 +61,9 @@ def parse_int(text: str) -> int:
     return int(text, 16) if text[:2] in ("0x", "0X") else int(text, 10)
 
 
-@dataclass(frozen=True)
 class Int(ValueType):
-    low: int
-    high: int
-    label: str = ""
+    def __init__(self, low: int, high: int, label: str = ""):
+        self.low, self.high, self.label = low, high, label
 
     @property
     def describe(self) -> str:
@@ -84,7 +81,6 @@ def _fmt_int(value: int, like: str) -> str:
     return f"0x{value:04x}" if like[:2] in ("0x", "0X") else str(value)
 
 
-@dataclass(frozen=True)
 class Bool(ValueType):
     describe = "on or off"
     TRUE = ("on", "yes", "true")
@@ -101,10 +97,9 @@ class Bool(ValueType):
         return "on" if value else "off"
 
 
-@dataclass(frozen=True)
 class Enum(ValueType):
-    choices: tuple[str, ...]
-    label: str = "value"
+    def __init__(self, choices: tuple[str, ...], label: str = "value"):
+        self.choices, self.label = choices, label
 
     @property
     def describe(self) -> str:
@@ -119,7 +114,6 @@ class Enum(ValueType):
 
 # --- names and text --------------------------------------------------------
 
-@dataclass(frozen=True)
 class Name(ValueType):
     """A Linux interface name (IFNAMSIZ - 1 bytes; the kernel's dev_valid_name)."""
 
@@ -141,7 +135,6 @@ class Name(ValueType):
         return text
 
 
-@dataclass(frozen=True)
 class Word(ValueType):
     describe = "a word"
 
@@ -151,7 +144,6 @@ class Word(ValueType):
         return text
 
 
-@dataclass(frozen=True)
 class Text(ValueType):
     describe = "a string"
 
@@ -159,7 +151,6 @@ class Text(ValueType):
         return text
 
 
-@dataclass(frozen=True)
 class Path(ValueType):
     describe = "an absolute path"
 
@@ -172,14 +163,11 @@ class Path(ValueType):
         return text
 
 
-@dataclass(frozen=True)
 class Hex(ValueType):
     """Hex bytes; ``sizes`` are the allowed lengths in bytes (or a (low, high) range)."""
 
-    label: str
-    sizes: tuple[int, ...] = ()
-    low: int = 1
-    high: int = 32
+    def __init__(self, label: str, sizes: tuple[int, ...] = (), low: int = 1, high: int = 32):
+        self.label, self.sizes, self.low, self.high = label, sizes, low, high
 
     @property
     def describe(self) -> str:
@@ -201,7 +189,6 @@ class Hex(ValueType):
         return digits.lower()
 
 
-@dataclass(frozen=True)
 class JSONObject(ValueType):
     describe = "a JSON object"
 
@@ -220,9 +207,9 @@ class JSONObject(ValueType):
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
 
 
-@dataclass(frozen=True)
 class MAC(ValueType):
-    unicast: bool = False
+    def __init__(self, unicast: bool = False):
+        self.unicast = unicast
 
     describe = "a MAC address"
 
@@ -239,10 +226,11 @@ class MAC(ValueType):
         return value
 
 
-@dataclass(frozen=True)
 class IP(ValueType):
     describe = "an IP address"
-    multicast: bool | None = None  # True: must be multicast; False: must not be
+
+    def __init__(self, multicast: bool | None = None):
+        self.multicast = multicast  # True: must be multicast; False: must not be
 
     def parse(self, text: str) -> IPAddress:
         if "/" in text:
@@ -277,7 +265,6 @@ def _why(address: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
 class CIDR(ValueType):
     describe = "an address with prefix length"
 
@@ -298,7 +285,6 @@ class CIDR(ValueType):
                            _why(text.split("/")[0]) or "write e.g. 10.0.0.1/24 or 2001:db8::1/64") from None
 
 
-@dataclass(frozen=True)
 class Prefix(ValueType):
     describe = "a network prefix or 'default'"
 
@@ -344,13 +330,11 @@ def _quantity(text: str, units: dict[str, int], bare: int, what: str, example: s
     return value
 
 
-@dataclass(frozen=True)
 class Duration(ValueType):
     """Stored in microseconds. A bare number is milliseconds for `*-ms` properties, else seconds."""
 
-    bare_unit: str = "s"
-    low_us: int = 0
-    high_us: int = 2**32 * 1_000_000
+    def __init__(self, bare_unit: str = "s", low_us: int = 0, high_us: int = 2**32 * 1_000_000):
+        self.bare_unit, self.low_us, self.high_us = bare_unit, low_us, high_us
 
     describe = "a duration"
 
@@ -371,7 +355,6 @@ def format_duration(us: int) -> str:
     return f"{us}us"
 
 
-@dataclass(frozen=True)
 class Rate(ValueType):
     """tc rates, stored in bits per second (a bare number is bits per second, as in tc)."""
 
@@ -384,7 +367,6 @@ class Rate(ValueType):
         return value
 
 
-@dataclass(frozen=True)
 class Size(ValueType):
     """tc sizes, stored in bytes (a bare number is bytes; k/m/g are 1024-based, as in tc)."""
 
@@ -399,7 +381,6 @@ class Size(ValueType):
 
 # --- bridge VLAN lists -------------------------------------------------------
 
-@dataclass(frozen=True)
 class VlanRange(ValueType):
     """One item of a VLAN LIST: an id or a range ``20-30``; stored as (low, high)."""
 

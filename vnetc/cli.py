@@ -7,20 +7,17 @@ rolled back; 5 apply failed and could not be fully rolled back.
 
 from __future__ import annotations
 
-import json
 import sys
 
 from pathlib import Path
 
 import click
 
-from vnetc.backends import TARGETS, output
-from vnetc.backends.build import build_plan, secrets_of
+from vnetc.backends import TARGET_MODULES
 from vnetc.compiler import CompileError, compile_file
 from vnetc.compiler.diagnostics import Diagnostic, render_all
 from vnetc.compiler.expand import read_source
 from vnetc.compiler.fmt import format_raw
-from vnetc.compiler.irjson import site_to_json
 from vnetc.compiler.parser import parse
 from vnetc.compiler.values import BadValue
 
@@ -77,13 +74,17 @@ def ir(file: str, show_secrets: bool) -> None:
         _report(exc.diagnostics)
         sys.exit(EXIT_INPUT)
     _report(result.warnings)
+    import json
+
+    from vnetc.compiler.irjson import site_to_json
+
     click.echo(json.dumps(site_to_json(result.site, show_secrets=show_secrets), indent=2, ensure_ascii=False))
 
 
 @main.command()
 @click.argument("file", type=_FILES)
 @click.option("-t", "--target", "targets", multiple=True, required=True,
-              type=click.Choice(sorted(TARGETS)), help="What to generate (repeatable).")
+              type=click.Choice(sorted(TARGET_MODULES)), help="What to generate (repeatable).")
 @click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Output directory (default ./out); files go to OUT/TARGET[/HOST]/.")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path),
@@ -95,6 +96,9 @@ def ir(file: str, show_secrets: bool) -> None:
 def build(file: str, targets: tuple[str, ...], out_dir: Path | None, root: Path | None, host: str | None,
           strict: bool, check_only: bool) -> None:
     """Compile FILE for each TARGET."""
+    from vnetc.backends import output
+    from vnetc.backends.build import build_plan, secrets_of
+
     if out_dir is not None and root is not None:
         raise click.UsageError("give -o or --root, not both")
     try:
