@@ -114,6 +114,9 @@ class Enum(ValueType):
 
 # --- names and text --------------------------------------------------------
 
+_BAD_NAME = re.compile(r"[/:\s]")
+
+
 class Name(ValueType):
     """A Linux interface name (IFNAMSIZ - 1 bytes; the kernel's dev_valid_name)."""
 
@@ -127,6 +130,8 @@ class Name(ValueType):
             raise BadValue(f"interface name '{text}' is {size} bytes long; Linux allows at most 15")
         if text in (".", ".."):
             raise BadValue(f"'{text}' is not a valid interface name")
+        if not _BAD_NAME.search(text) and text.isprintable():
+            return text
         for i, ch in enumerate(text):
             if ch == "/" or ch == ":" or ch.isspace() or not ch.isprintable():
                 shown = text.encode("unicode_escape").decode("ascii")
