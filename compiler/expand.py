@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .diagnostics import Collector, CompileError, Source, Span, did_you_mean
 from .parser import RawFile, RawStatement, Tok, parse, span_of
@@ -128,6 +128,7 @@ class Expander:
         self.iterations = 0
         self.include_stack: list[str] = []
         self.files: list[str] = []
+        self.templates: dict[str, _Template] = {}
 
     # --- entry points -----------------------------------------------------
 
@@ -308,52 +309,42 @@ class Expander:
         quoted = token.type == "STRING"
         if not quoted and "$" not in raw:
             return Word(raw, span)
-        if quoted:
-            raw = raw[1:-1]
-            base = 1
-        else:
-            base = 0
-            if raw.startswith("$") and _DOLLAR_NAME.fullmatch(raw):
-                value = self._lookup(raw[1:], span.at(1, len(raw) - 1), scope)
-                return None if value is None else Word(value, span, False, False)
-            if "${" not in raw:
-                return Word(raw, span)
-        pieces: list[str] = []
-        i = 0
-        ok = True
-        while i < len(raw):
-            ch = raw[i]
-            if ch == "$" and raw.startswith("${", i):
-                end = raw.find("}", i)
-                if end < 0:
-                    self.out.error("unterminated interpolation: '${' has no closing '}'", span.at(base + i, 2))
-                    return None
-                value = self._interpolate(raw[i + 2:end], span.at(base + i, end - i + 1), scope)
-                if value is None:
-                    ok = False
-                else:
-                    pieces.append(value)
-                i = end + 1
-            elif ch == "\\" and quoted:
-                esc = raw[i + 1:i + 2]
-                if esc not in _ESCAPES:
-                    self.out.error(f"unknown escape '\\{esc}' in a string", span.at(base + i, 2),
-                                   hint='strings know \\" \\\\ \\n and \\t')
-                    ok = False
-                else:
-                    pieces.append(_ESCAPES[esc])
-                i += 2
-            else:
-                pieces.append(ch)
-                i += 1
-        if not ok:
+        template = self.templates.get(raw)
+        if template is None:
+            template = self.templates[raw] = _template(raw, quoted)
+        if template.errors:
+            for message, offset, length, hint in template.errors:
+                self.out.error(message, span.at(offset, length), hint)
             return None
+        pieces: list[str] = []
+        for part in template.parts:
+            if part.__class__ is str:
+                pieces.append(part)
+                continue
+            value = self._fill(part, span, scope)
+            if value is None:
+                return None
+            pieces.append(value)
         text = "".join(pieces)
         if len(text) > MAX_WORD:
             self.out.error(f"this word grows to {len(text):,} characters by interpolation; "
                            f"the limit is {MAX_WORD:,}", span)
             return None
-        return Word(text, span, quoted, text == raw and not quoted)
+        return Word(text, span, quoted, template.exact)
+
+    def _fill(self, hole: _Hole, span: Span, scope: _Scope) -> str | None:
+        """The text of one ${…} (or $NAME) in a word."""
+        if hole.name is not None:
+            return self._lookup(hole.name, span.at(hole.name_offset, len(hole.name)), scope)
+        try:
+            return str(_evaluate(hole.expr, hole, span, scope, self))
+        except _Reported:
+            return None
+        except BadValue as exc:
+            where = span.at(hole.offset + 2 + exc.offset, exc.length) if exc.length else \
+                span.at(hole.offset, hole.length)
+            self.out.error(exc.message, where, exc.hint)
+            return None
 
     def _lookup(self, name: str, span: Span, scope: _Scope) -> str | None:
         binding = scope.get(name)
@@ -363,28 +354,82 @@ class Expander:
             return None
         return binding.value  # None: its definition failed and was reported
 
-    def _interpolate(self, expr: str, span: Span, scope: _Scope) -> str | None:
-        stripped = expr.strip()
-        if _NAME.fullmatch(stripped):
-            inner = span.at(2 + expr.index(stripped), len(stripped))
-            return self._lookup(stripped, inner, scope)
-        try:
-            return str(_Arithmetic(expr, span, scope, self).parse())
-        except _Reported:
-            return None
-        except BadValue as exc:
-            where = span.at(2 + exc.offset, exc.length) if exc.length else span
-            self.out.error(exc.message, where, exc.hint)
-            return None
+
+# --- words as templates: parsed once, filled in each time (a loop body is read once) ------
+
+class _Hole(NamedTuple):
+    offset: int             # of '${' (or '$') in the token's text
+    length: int             # of the whole '${…}'
+    name: str | None        # a plain name: its text is substituted as it is
+    name_offset: int
+    expr: Any               # else the compiled arithmetic (see _ExpressionParser)
+
+
+class _Template(NamedTuple):
+    parts: tuple            # str and _Hole, in order
+    errors: tuple           # (message, offset, length, hint): the word is wrong whatever the values
+    exact: bool             # the word's text is the source text (no interpolation, no escapes)
+
+
+def _template(raw: str, quoted: bool) -> _Template:
+    if not quoted and raw.startswith("$") and _DOLLAR_NAME.fullmatch(raw):
+        return _Template((_Hole(0, len(raw), raw[1:], 1, None),), (), False)
+    body, base = (raw[1:-1], 1) if quoted else (raw, 0)
+    parts: list = []
+    errors: list = []
+    literal: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "$" and body.startswith("${", i):
+            end = body.find("}", i)
+            if end < 0:
+                errors.append(("unterminated interpolation: '${' has no closing '}'", base + i, 2, None))
+                break
+            if literal:
+                parts.append("".join(literal))
+                literal = []
+            parts.append(_hole(body[i + 2:end], base + i, end - i + 1, errors))
+            i = end + 1
+        elif ch == "\\" and quoted:
+            esc = body[i + 1:i + 2]
+            if esc not in _ESCAPES:
+                errors.append((f"unknown escape '\\{esc}' in a string", base + i, 2,
+                               'strings know \\" \\\\ \\n and \\t'))
+            else:
+                literal.append(_ESCAPES[esc])
+            i += 2
+        else:
+            literal.append(ch)
+            i += 1
+    if literal:
+        parts.append("".join(literal))
+    exact = not quoted and all(p.__class__ is str for p in parts)
+    return _Template(tuple(parts), tuple(errors), exact)
+
+
+def _hole(expr: str, offset: int, length: int, errors: list) -> _Hole:
+    stripped = expr.strip()
+    if _NAME.fullmatch(stripped):
+        return _Hole(offset, length, stripped, offset + 2 + expr.index(stripped), None)
+    try:
+        compiled = _ExpressionParser(expr).parse()
+    except BadValue as exc:
+        at, size = (offset + 2 + exc.offset, exc.length) if exc.length else (offset, length)
+        errors.append((exc.message, at, size, exc.hint))
+        compiled = None
+    return _Hole(offset, length, None, 0, compiled)
 
 
 _TOKEN = re.compile(r"\s*(?:(0[xX][0-9a-fA-F]+|[0-9]+)|([A-Za-z_][A-Za-z0-9_]*)|(.))")
 
 
-class _Arithmetic:
-    """Integer arithmetic inside ${…}: + - * / % and parentheses (recursive descent)."""
+class _ExpressionParser:
+    """Integer arithmetic inside ${…}: + - * / % and parentheses, by recursive descent,
+    compiled to a tree of tuples: ("num", n) | ("name", name, at) | ("neg", x) |
+    (op, left, right, at). Names are looked up when the tree is evaluated."""
 
-    def __init__(self, text: str, span: Span, scope: _Scope, expander: Expander):
+    def __init__(self, text: str):
         self.tokens: list[tuple[str, str, int]] = []
         for match in _TOKEN.finditer(text):
             number, name, op = match.groups()
@@ -401,72 +446,52 @@ class _Arithmetic:
         self.pos = 0
         self.depth = 0
         self.text = text
-        self.scope = scope
-        self.span = span
-        self.expander = expander
 
-    def parse(self) -> int:
+    def parse(self) -> tuple:
         if not self.tokens:
             raise BadValue("empty interpolation '${}'")
-        value = self._sum()
+        tree = self._sum()
         if self.pos < len(self.tokens):
             _, tok, at = self.tokens[self.pos]
             raise BadValue(f"unexpected '{tok}' in ${{…}}", offset=at, length=len(tok))
-        return value
+        return tree
 
     def _peek(self) -> str | None:
         return self.tokens[self.pos][1] if self.pos < len(self.tokens) else None
 
-    def _check(self, value: int, at: int) -> int:
-        if abs(value) >= MAX_MAGNITUDE:
-            raise BadValue(f"arithmetic result is out of range (beyond ±2^63)", offset=at, length=1)
-        return value
-
-    def _sum(self) -> int:
-        value = self._product()
+    def _sum(self) -> tuple:
+        tree = self._product()
         while self._peek() in ("+", "-"):
             _, op, at = self.tokens[self.pos]
             self.pos += 1
-            right = self._product()
-            value = self._check(value + right if op == "+" else value - right, at)
-        return value
+            tree = (op, tree, self._product(), at)
+        return tree
 
-    def _product(self) -> int:
-        value = self._unary()
+    def _product(self) -> tuple:
+        tree = self._unary()
         while self._peek() in ("*", "/", "%"):
             _, op, at = self.tokens[self.pos]
             self.pos += 1
-            right = self._unary()
-            if op == "*":
-                value = self._check(value * right, at)
-            elif right == 0:
-                raise BadValue("division by zero in ${…}", offset=at, length=1)
-            elif op == "/":
-                value = value // right
-            else:
-                value = value % right
-        return value
+            tree = (op, tree, self._unary(), at)
+        return tree
 
-    def _unary(self) -> int:
+    def _unary(self) -> tuple:
         self.depth += 1
         if self.depth > MAX_EXPRESSION_DEPTH:
             _, tok, at = self.tokens[min(self.pos, len(self.tokens) - 1)]
             raise BadValue(f"the expression is nested more than {MAX_EXPRESSION_DEPTH} deep", offset=at, length=1)
         try:
-            return self._unary_inner()
+            if self._peek() == "-":
+                self.pos += 1
+                return ("neg", self._unary())
+            if self._peek() == "+":
+                self.pos += 1
+                return self._unary()
+            return self._atom()
         finally:
             self.depth -= 1
 
-    def _unary_inner(self) -> int:
-        if self._peek() == "-":
-            self.pos += 1
-            return -self._unary()
-        if self._peek() == "+":
-            self.pos += 1
-            return self._unary()
-        return self._atom()
-
-    def _atom(self) -> int:
+    def _atom(self) -> tuple:
         if self.pos >= len(self.tokens):
             raise BadValue("incomplete expression in ${…}", offset=len(self.text), length=1)
         kind, tok, at = self.tokens[self.pos]
@@ -475,23 +500,52 @@ class _Arithmetic:
             if len(tok) > MAX_DIGITS:
                 raise BadValue(f"number has {len(tok)} digits; at most {MAX_DIGITS} are accepted",
                                offset=at, length=len(tok))
-            return int(tok, 0) if tok[:2] in ("0x", "0X") else int(tok)
+            return ("num", int(tok, 0) if tok[:2] in ("0x", "0X") else int(tok))
         if kind == "name":
-            value = self.expander._lookup(tok, self.span.at(2 + at, len(tok)), self.scope)
-            if value is None:
-                raise _Reported()
-            try:
-                return parse_int(value.strip()) if not value.startswith("-") else -parse_int(value[1:])
-            except BadValue:
-                raise BadValue(f"'{tok}' is '{value}', not a number, so it cannot be used in arithmetic",
-                               offset=at, length=len(tok)) from None
+            return ("name", tok, at)
         if tok == "(":
-            value = self._sum()
+            tree = self._sum()
             if self._peek() != ")":
                 raise BadValue("missing ')' in ${…}", offset=len(self.text), length=1)
             self.pos += 1
-            return value
+            return tree
         raise BadValue(f"unexpected '{tok}' in ${{…}}", offset=at, length=1)
+
+
+def _evaluate(tree: tuple, hole: _Hole, span: Span, scope: _Scope, expander: Expander) -> int:
+    kind = tree[0]
+    if kind == "num":
+        return tree[1]
+    if kind == "name":
+        name, at = tree[1], tree[2]
+        value = expander._lookup(name, span.at(hole.offset + 2 + at, len(name)), scope)
+        if value is None:
+            raise _Reported()
+        try:
+            return parse_int(value.strip()) if not value.startswith("-") else -parse_int(value[1:])
+        except BadValue:
+            raise BadValue(f"'{name}' is '{value}', not a number, so it cannot be used in arithmetic",
+                           offset=at, length=len(name)) from None
+    if kind == "neg":
+        return -_evaluate(tree[1], hole, span, scope, expander)
+    left = _evaluate(tree[1], hole, span, scope, expander)
+    right = _evaluate(tree[2], hole, span, scope, expander)
+    at = tree[3]
+    if kind == "+":
+        value = left + right
+    elif kind == "-":
+        value = left - right
+    elif kind == "*":
+        value = left * right
+    elif right == 0:
+        raise BadValue("division by zero in ${…}", offset=at, length=1)
+    elif kind == "/":
+        value = left // right
+    else:
+        value = left % right
+    if abs(value) >= MAX_MAGNITUDE:
+        raise BadValue("arithmetic result is out of range (beyond ±2^63)", offset=at, length=1)
+    return value
 
 
 class _Reported(BadValue):
