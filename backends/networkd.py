@@ -2,7 +2,8 @@
 
 Each created device gets `10-vnetc-NAME.netdev` (its [NetDev] and kind
 section) and every device of the host's own namespace `10-vnetc-NAME.network`
-([Match] by name, or by MAC/driver for an `interface` that says so), which
+([Match] by name; `20-`/`30-vnetc-NAME.network`, by MAC/driver, for an
+`interface` that says so: networkd takes the first file that matches), which
 brings it up, gives it addresses, routes, DNS and DHCP, enslaves it, sets its
 bridge-port options and names the devices stacked on it (`VLAN=`, `MACVLAN=`,
 …) — without those keys networkd never creates a stacked device.
@@ -31,6 +32,11 @@ from .ini import section, yes_no
 
 INSTALL_DIR = "etc/systemd/network"
 PREFIX = "10-vnetc-"
+
+#: .network file name prefix by what its [Match] names: networkd configures a device with the first
+#: file (in name order) that matches it, so exact names come first, then MACs (a bridge may carry its
+#: NIC's MAC, a failover master always does), then drivers (which match every NIC of the driver)
+MATCH_PREFIX = {"name": PREFIX, "mac": "20-vnetc-", "driver": "30-vnetc-"}
 
 
 def _dur(us: int) -> str:
@@ -94,6 +100,15 @@ NETDEV_SECTIONS: dict[str, tuple[str, str | None, list[tuple[str, str, Callable[
 #: kind -> the [Network] key that the lower link's .network uses to name it
 STACKING_KEYS = {"vlan": "VLAN", "macvlan": "MACVLAN", "macvtap": "MACVTAP", "ipvlan": "IPVLAN",
                  "ipvtap": "IPVTAP", "vxlan": "VXLAN", "macsec": "MACsec", "ipoib": "IPoIB"}
+
+#: kinds whose MTU is set in the .network ([Link] MTUBytes=), not the .netdev: an MTU given at creation
+#: does not last on a bridge (the kernel lowers it to its smallest port's as ports join); one set
+#: afterwards does (and networkd sets it only if it differs from the current MTU)
+MTU_ON_LINK = {"bridge"}
+
+#: kinds that have no carrier of their own (a tap/tun until a program opens it, a bridge until a port
+#: has one): networkd waits for a carrier before it sets addresses and routes, unless told not to
+NO_CARRIER_KINDS = {"bridge", "tap", "tun"}
 
 #: kind -> why networkd cannot create it (the executor does)
 RESIDUAL_KINDS = {
@@ -195,7 +210,8 @@ class _Host:
         kind, name, props = NETDEV_SECTIONS[device.kind]
         sections = [section("NetDev", [("Name", device.name), ("Kind", kind),
                                        ("Description", _text(device.description)),
-                                       ("MTUBytes", device.mtu), ("MACAddress", device.mac)])]
+                                       ("MTUBytes", None if device.kind in MTU_ON_LINK else device.mtu),
+                                       ("MACAddress", device.mac)])]
         if name is not None:
             pairs = [(key, fmt(device.get(prop))) for prop, key, fmt in props if device.get(prop) not in (None, ())]
             if device.kind == "vxlan" and device.get("dev") is None:
@@ -228,13 +244,16 @@ class _Host:
     # --- .network --------------------------------------------------------------
 
     def _network(self, device: Device) -> Artifact:
-        match = [("Name", device.name)]
+        match, how = [("Name", device.name)], "name"
         if device.kind == "interface" and (device.get("match-mac") or device.get("match-driver")):
             match = [("MACAddress", device.get("match-mac")), ("Driver", device.get("match-driver"))]
+            how = "mac" if device.get("match-mac") else "driver"
         sections = [section("Match", match)]
         link = [("ActivationPolicy", "down" if device.state == "down" else None)]
         if not device.creates or device.created_by is not None:
             link = [("MACAddress", device.mac), ("MTUBytes", device.mtu)] + link
+        elif device.kind in MTU_ON_LINK:
+            link = [("MTUBytes", device.mtu)] + link
         sections.append(section("Link", link))
 
         network: list[tuple[str, Any]] = [("Description", _text(device.description))]
@@ -242,6 +261,8 @@ class _Host:
         network += [("Address", a) for a in device.address]
         network += [("Gateway", g) for g in device.gateway]
         network += [("DNS", d) for d in device.dns]
+        if device.kind in NO_CARRIER_KINDS and (device.address or device.gateway or device.route):
+            network.append(("ConfigureWithoutCarrier", "yes"))
         master = self.by_ref.get(device.master) if device.master else None
         if master is not None:
             network.append(("Bond" if master.kind == "bond" else "Bridge", master.name))
@@ -268,7 +289,8 @@ class _Host:
             self._gap(ifb, "redirect-ingress",
                       f"networkd adds the ingress qdisc on '{device.name}' but has no tc filter; "
                       f"vnetc apply adds the match-all filter redirecting it into '{ifb.name}'", "redirect-ingress")
-        return Artifact(f"{PREFIX}{device.name}.network", INSTALL_DIR, render_ini(sections, _header(device)))
+        return Artifact(f"{MATCH_PREFIX[how]}{device.name}.network", INSTALL_DIR,
+                        render_ini(sections, _header(device)))
 
     def _bridge_self_vlans(self, bridge: Device) -> list:
         """A VLAN-filtering bridge must itself be a member of the VLANs of the devices stacked on it."""
@@ -327,8 +349,9 @@ def _bridge_port_sections(bridge: Device, port: Device) -> list:
 def _macsec_sections(device: Device) -> list:
     out = []
     for sa in device.get("tx-sa"):
-        out.append(section("MACsecTransmitAssociation", _sa_pairs(sa) + [("Activate", "yes"),
-                                                                         ("UseForEncoding", "yes")]))
+        # networkd 252 ignores a transmit SA without PacketNumber=; a new SA starts at 1
+        out.append(section("MACsecTransmitAssociation", _sa_pairs(sa, default_pn=1)
+                           + [("Activate", "yes"), ("UseForEncoding", "yes")]))
     for channel in device.get("rx-channel"):
         out.append(section("MACsecReceiveChannel", [("Port", channel.port), ("MACAddress", channel.mac)]))
         for sa in channel.sa:
@@ -337,8 +360,9 @@ def _macsec_sections(device: Device) -> list:
     return out
 
 
-def _sa_pairs(sa) -> list:
-    return [("PacketNumber", sa.pn), ("KeyId", sa.key_id), ("Key", sa.key), ("KeyFile", sa.key_file)]
+def _sa_pairs(sa, default_pn: int | None = None) -> list:
+    pn = sa.pn if sa.pn is not None else default_pn
+    return [("PacketNumber", pn), ("KeyId", sa.key_id), ("Key", sa.key), ("KeyFile", sa.key_file)]
 
 
 def _has_inline_key(device: Device) -> bool:

@@ -814,7 +814,15 @@ def _check_failover(c: Checker, d: Draft) -> None:
         c.out.error("'primary' and 'standby' must be different devices", standby[1])
 
 
+def _check_ipoib(c: Checker, d: Draft) -> None:
+    pkey = d.body.val("pkey")
+    if pkey and pkey.value & 0x7FFF == 0:
+        c.out.error(f"P_Key 0x{pkey.value:04x} is not a usable partition key", pkey.span,
+                    hint="the kernel refuses 0x0000 and 0x8000 (the default partition is 0x7fff/0xffff)")
+
+
 KIND_CHECKS: dict[str, Callable[[Checker, Draft], None]] = {
+    "ipoib": _check_ipoib,
     "vxlan": _check_vxlan,
     "macvlan": _check_macvlan,
     "macvtap": _check_macvlan,

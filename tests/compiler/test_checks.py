@@ -612,3 +612,11 @@ def test_rendered_hint_and_note():
     )
     (d,) = diagnostics_of("brige br0\n", "x.vnet")
     assert d.render().splitlines()[-1] == "      = hint: did you mean 'bridge'?"
+
+
+@pytest.mark.parametrize("pkey", ["0x8000"])
+def test_ipoib_pkey_without_a_partition_is_refused(pkey):
+    text = f"interface ib0\nipoib i0 {{ link ib0; pkey {pkey} }}\n"
+    assert as_rows(diagnostics_of(text)) == [
+        E(f"P_Key {pkey} is not a usable partition key", 2, 27, 33,
+          "the kernel refuses 0x0000 and 0x8000 (the default partition is 0x7fff/0xffff)")]
