@@ -94,6 +94,7 @@ class Checker:
     def __init__(self) -> None:
         self.out = Collector()
         self.index = 0
+        self.passthru: dict[tuple[str, int], Draft] = {}  # (kind, lower link) -> its passthru device
 
     def check(self, statements: tuple[Stmt, ...], files: Iterable[str] = ()) -> Site:
         hosts = self._structure(statements)
@@ -478,8 +479,9 @@ class Checker:
                                notes=[f"enslaved to '{port.master.name}' at {port.master_span}"])
         for draft in host.devices:
             if draft.ports:
-                declared = [p for p, _ in draft.refs.get("ports", [])]
-                draft.ports.sort(key=lambda p: (p not in declared, declared.index(p) if p in declared else 0))
+                declared = {id(p): i for i, (p, _) in enumerate(draft.refs.get("ports", []))}
+                last = len(declared)
+                draft.ports.sort(key=lambda p: declared.get(id(p), last))
 
     def _cycles(self, host: _HostDraft) -> None:
         """Two graphs must be acyclic: what is stacked on what (the kernel refuses a device
@@ -582,9 +584,10 @@ class Checker:
     def _host_ir(self, host: _HostDraft) -> Host:
         order = _dependency_order(host.devices)
         devices = tuple(self._device_ir(d) for d in order)
-        namespaces = [Namespace(None, tuple(d for d in devices if d.netns is None))]
-        for name in host.netns:
-            namespaces.append(Namespace(name, tuple(d for d in devices if d.netns == name)))
+        by_netns: dict[str | None, list[Device]] = {None: [], **{name: [] for name in host.netns}}
+        for device in devices:
+            by_netns[device.netns].append(device)
+        namespaces = [Namespace(name, tuple(members)) for name, members in by_netns.items()]
         return Host(host.name, tuple(namespaces), devices, host.span)
 
     def _device_ir(self, draft: Draft) -> Device:
@@ -722,11 +725,10 @@ def _check_macvlan(c: Checker, d: Draft) -> None:
     if d.body.value("mode") == "passthru":
         link = d.refs.get("link")
         if link:
-            for other in c._index.values():
-                if other is not d and other.kind is d.kind and other.body.value("mode") == "passthru" \
-                        and other.refs.get("link") and other.refs["link"][0] is link[0] and other.index < d.index:
-                    c.out.error(f"'{link[0].name}' already has a passthru {d.kind.name} ('{other.name}')",
-                                d.body.val("mode").span, hint="passthru takes over the whole lower device")  # type: ignore[union-attr]
+            taken = c.passthru.setdefault((d.kind.name, id(link[0])), d)
+            if taken is not d:
+                c.out.error(f"'{link[0].name}' already has a passthru {d.kind.name} ('{taken.name}')",
+                            d.body.val("mode").span, hint="passthru takes over the whole lower device")  # type: ignore[union-attr]
 
 
 def _check_bridge(c: Checker, d: Draft) -> None:

@@ -1,0 +1,1 @@
+"""vnetc benchmarks; see bench/__main__.py (python -m bench --help)."""

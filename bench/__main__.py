@@ -1,0 +1,126 @@
+"""Benchmarks of vnetc: ``python -m bench [NAMES…] [--quick] [--sizes N,…] [--reps N]``.
+
+Run from the repository root with the venv's interpreter::
+
+    .venv/bin/python -m bench                 # every benchmark, full (minutes)
+    .venv/bin/python -m bench check --quick   # one benchmark, a few seconds (CI)
+    .venv/bin/python -m bench --list
+
+Each benchmark prints a markdown table on stdout and writes it to
+bench/results/NAME.md (git-ignored). Progress goes to stderr.
+
+Exit status: 0 measured; 1 a benchmark failed (a generated input does not
+compile, a tool failed: the figures would be void); 2 usage; 3 with --enforce,
+a benchmark's target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .harness import BenchError, Options, child_env, default_python, default_vnetc, log, machine, write_result
+
+#: name -> module (bench/NAME.py); the order in which `python -m bench` runs them.
+#: A later issue adds e.g. "build" (vs netplan generate) and "apply" (vs ip -batch).
+BENCHMARKS = {
+    "check": "bench.check",
+}
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v.replace("_", "")) for v in text.replace(",", " ").split())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of device counts: {text!r}") from None
+    if not values or any(v < 5 for v in values):
+        raise argparse.ArgumentTypeError("sizes are device counts of at least 5")
+    return values
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks of vnetc.")
+    ap.add_argument("names", nargs="*", metavar="NAME", help=f"benchmarks to run (default: all: {', '.join(BENCHMARKS)})")
+    ap.add_argument("--quick", action="store_true", help="small sizes, one round: seconds, for CI (figures indicative only)")
+    ap.add_argument("--sizes", type=_sizes, help="device counts, e.g. 1000,4000,16000 (default: per benchmark and mode)")
+    ap.add_argument("--reps", type=_positive, help="alternating rounds per case (default: 5, or 1 with --quick)")
+    ap.add_argument("--vnetc", help="the vnetc executable (default: the one next to this python)")
+    ap.add_argument("--python", help="the interpreter that imports that vnetc, for in-process phases "
+                                     "(default: the python next to --vnetc, else this one)")
+    ap.add_argument("--workdir", type=Path, help="where generated inputs and the bytecode cache go "
+                                                   "(default: $TMPDIR); removed afterwards")
+    ap.add_argument("--env-as-is", action="store_true",
+                    help="run the timed commands in this environment as it is (default: bytecode caching on, "
+                         "in a private PYTHONPYCACHEPREFIX, even if PYTHONDONTWRITEBYTECODE is set)")
+    ap.add_argument("--no-write", action="store_true", help="do not write bench/results/NAME.md")
+    ap.add_argument("--enforce", action="store_true", help="exit 3 if a benchmark's target is missed")
+    ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = ap.parse_args(argv)
+
+    if args.list:
+        for name, module in BENCHMARKS.items():
+            print(f"{name:10} {importlib.import_module(module).DESCRIPTION}")
+        return 0
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        ap.error(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(BENCHMARKS)}")
+    names = list(dict.fromkeys(args.names)) or list(BENCHMARKS)
+
+    try:
+        vnetc = args.vnetc or default_vnetc()
+        opts = Options(quick=args.quick, sizes=args.sizes, reps=args.reps, vnetc=vnetc,
+                       python=args.python or default_python(vnetc), enforce=args.enforce)
+        if args.workdir:
+            args.workdir.mkdir(parents=True, exist_ok=True)
+            opts.workdir = args.workdir
+    except BenchError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="vnetc-bench-", dir=opts.workdir) as session:
+        if args.env_as_is:
+            opts.env_note = "environment as is" + (" (PYTHONDONTWRITEBYTECODE is set: vnetc's modules are "
+                                                   "compiled from source in every run)"
+                                                   if os.environ.get("PYTHONDONTWRITEBYTECODE") else "")
+        else:
+            opts.env, opts.env_note = child_env(Path(session) / "pycache")
+        opts.workdir = Path(session)
+        return _run(args, names, opts)
+
+
+def _run(args: argparse.Namespace, names: list[str], opts: Options) -> int:
+    header = f"{machine(opts.python)}; {opts.env_note}"
+    print(f"<!-- {header} -->\n")
+    missed = []
+    for name in names:
+        start = time.perf_counter()
+        try:
+            report = importlib.import_module(BENCHMARKS[name]).run(opts)
+        except BenchError as exc:
+            print(f"bench {name}: FAILED: {exc}", file=sys.stderr)
+            return 1
+        print(report.markdown(), flush=True)
+        if not args.no_write:
+            log(f"{name}: written to {write_result(report, header)}")
+        log(f"{name}: {time.perf_counter() - start:.1f} s")
+        if report.target_met is False:
+            missed.append(name)
+    if missed and args.enforce:
+        print(f"bench: target missed: {', '.join(missed)}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
