@@ -194,6 +194,9 @@ class Expander:
         target = self._word(source, words[1], scope)
         if target is None:
             return ()
+        if "\0" in target.text or not target.text:
+            self.out.error("an include path must be a non-empty file name without NUL", target.span)
+            return ()
         path = os.path.normpath(os.path.join(os.path.dirname(source.path), target.text))
         real = os.path.realpath(path)
         if real in self.include_stack:
