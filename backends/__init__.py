@@ -56,10 +56,12 @@ class Target:
     description: str
     render: Callable[[Site, Host], Rendering]
     service: str               # the unit the residual runs after
+    #: whether build adds the residual file and unit (False: the rendering embeds them, as the NixOS module does)
+    residual_files: bool = True
 
 
 #: target name -> the module (in this package) whose TARGET renders it; imported on first use
-TARGET_MODULES: dict[str, str] = {"networkd": "networkd"}
+TARGET_MODULES: dict[str, str] = {"networkd": "networkd", "nixos": "nixos"}
 
 
 def target(name: str) -> Target:

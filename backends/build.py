@@ -35,7 +35,9 @@ def build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path 
             rendering = target.render(site, h)
             result.residual += [(name, g) for g in rendering.residual]
             result.errors += [(name, g) for g in rendering.errors]
-            artifacts = rendering.files + residual_artifacts(target, site, h, rendering.residual)
+            artifacts = list(rendering.files)
+            if target.residual_files:
+                artifacts += residual_artifacts(target, site, h, rendering.residual)
             for artifact in artifacts:
                 if root is not None:
                     directory = root / artifact.install_dir

@@ -1,0 +1,410 @@
+"""NixOS: one module, `vnetc.nix`, holding the systemd-networkd configuration as NixOS options.
+
+The module is built FROM the networkd target's rendering (``networkd.render``):
+each `.netdev`/`.network` file becomes ``systemd.network.netdevs.<stem>`` /
+``systemd.network.networks.<stem>`` (the file stem, so NixOS writes the same
+file names and networkd reads them in the same order), each INI section the
+NixOS option that holds it. The two targets therefore cannot disagree.
+
+Option names and per-section allow-lists follow nixpkgs
+``nixos/modules/system/boot/networkd.nix`` as of NixOS 25.05 (the version
+whose `routes`, `bridgeVLANs` and `macsec*` list items are plain attribute sets;
+the older ``routeConfig = { … }`` wrappers are only a deprecated alias there).
+nixpkgs checks every section with ``assertOnlyFields`` (and some keys with
+``assertInt``/``assertRange``): a key the allow-list lacks, or a value its check
+would reject, goes to ``extraConfig`` as INI text instead — the whole section
+for repeatable sections ([Route], [BridgeVLAN], [MACsec…]), since a header there
+starts a new entry; just the key, under a repeated header, for the others
+(systemd merges a section given twice).
+
+Secrets: the Nix store is world-readable, so an inline MACsec ``key`` is an
+error for this target (use ``key-file``, which becomes ``KeyFile=``).
+
+The residual (what networkd cannot do) becomes ``systemd.services."vnetc-residual-nixos"``
+running ``vnetc apply --residual`` on the file given by ``environment.etc``.
+
+The module uses no ``lib``/``pkgs`` function, so it evaluates to plain data
+with stub arguments (tests/backends/test_nixos.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from vnetc.compiler.ir import Host, Site
+
+from . import Artifact, Gap, Rendering, Target
+from . import networkd
+from .residual import RESIDUAL_DIR, residual_artifacts
+
+INSTALL_DIR = "etc/nixos"
+MODULE_NAME = "vnetc.nix"
+SERVICE = "vnetc-residual-nixos"
+
+# --------------------------------------------------------------------------
+# nixpkgs data (nixos/modules/system/boot/networkd.nix, NixOS 25.05: `check.netdev.*`,
+# `check.network.*` and the option declarations of netdevOptions / networkOptions)
+
+#: .netdev section -> NixOS option of systemd.network.netdevs.<name>
+NETDEV_OPTIONS: dict[str, str] = {
+    "NetDev": "netdevConfig", "Bridge": "bridgeConfig", "VLAN": "vlanConfig", "MACVLAN": "macvlanConfig",
+    "MACVTAP": "macvtapConfig", "IPVLAN": "ipvlanConfig", "IPVTAP": "ipvtapConfig", "VXLAN": "vxlanConfig",
+    "MACsec": "macsecConfig", "Peer": "peerConfig", "VXCAN": "vxcanConfig", "Tun": "tunConfig",
+    "Tap": "tapConfig", "Bond": "bondConfig", "IPoIB": "ipoibConfig",
+}
+#: repeatable .netdev sections -> NixOS list option (each item a plain attribute set)
+NETDEV_LISTS: dict[str, str] = {
+    "MACsecTransmitAssociation": "macsecTransmitAssociations",
+    "MACsecReceiveChannel": "macsecReceiveChannels",
+    "MACsecReceiveAssociation": "macsecReceiveAssociations",
+}
+#: .network section -> NixOS option of systemd.network.networks.<name>
+NETWORK_OPTIONS: dict[str, str] = {
+    "Match": "matchConfig", "Link": "linkConfig", "Network": "networkConfig", "Bridge": "bridgeConfig",
+    "QDisc": "qdiscConfig", "TokenBucketFilter": "tokenBucketFilterConfig",
+    "StochasticFairnessQueueing": "stochasticFairnessQueueingConfig",
+    "FairQueueingControlledDelay": "fairQueueingControlledDelayConfig",
+    "ControlledDelay": "controlledDelayConfig", "FairQueueing": "fairQueueingConfig",
+    "PFIFO": "pfifoConfig", "BFIFO": "bfifoConfig", "PFIFOFast": "pfifoFastConfig",
+}
+NETWORK_LISTS: dict[str, str] = {"Route": "routes", "BridgeVLAN": "bridgeVLANs"}
+#: [Network] keys NixOS has a list option of its own for (networkOptions: address, gateway, dns, …)
+NETWORK_KEY_LISTS: dict[str, str] = {
+    "Address": "address", "Gateway": "gateway", "DNS": "dns", "Bridge": "bridge", "Bond": "bond",
+    "VLAN": "vlan", "MACVLAN": "macvlan", "IPVLAN": "ipvlan", "MACVTAP": "macvtap", "VXLAN": "vxlan",
+}
+
+#: (file kind, section) -> the keys nixpkgs' assertOnlyFields allows (only the sections vnetc writes).
+#: [Match] has no check (attrsOf unitOption).
+ALLOWED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("netdev", "NetDev"): ("Description", "Name", "Kind", "MTUBytes", "MACAddress"),
+    ("netdev", "Bridge"): ("HelloTimeSec", "MaxAgeSec", "ForwardDelaySec", "AgeingTimeSec", "Priority",
+                           "GroupForwardMask", "DefaultPVID", "MulticastQuerier", "MulticastSnooping",
+                           "VLANFiltering", "VLANProtocol", "STP", "MulticastIGMPVersion", "FDBMaxLearned",
+                           "LinkLocalLearning"),
+    ("netdev", "VLAN"): ("Id", "Protocol", "GVRP", "MVRP", "LooseBinding", "ReorderHeader", "EgressQOSMaps",
+                         "IngressQOSMaps"),
+    ("netdev", "MACVLAN"): ("Mode", "SourceMACAddress", "BroadcastMulticastQueueLength", "BroadcastQueueThreshold"),
+    ("netdev", "MACVTAP"): ("Mode", "SourceMACAddress", "BroadcastMulticastQueueLength", "BroadcastQueueThreshold"),
+    ("netdev", "IPVLAN"): ("Mode", "Flags"),
+    ("netdev", "IPVTAP"): ("Mode", "Flags"),
+    ("netdev", "VXLAN"): ("VNI", "Remote", "Local", "Group", "TOS", "TTL", "MacLearning", "FDBAgeingSec",
+                          "MaximumFDBEntries", "ReduceARPProxy", "L2MissNotification", "L3MissNotification",
+                          "RouteShortCircuit", "UDPChecksum", "UDP6ZeroChecksumTx", "UDP6ZeroChecksumRx",
+                          "RemoteChecksumTx", "RemoteChecksumRx", "GroupPolicyExtension",
+                          "GenericProtocolExtension", "DestinationPort", "PortRange", "FlowLabel",
+                          "IPDoNotFragment", "Independent", "External", "VNIFilter"),
+    ("netdev", "MACsec"): ("Port", "Encrypt"),
+    ("netdev", "MACsecReceiveChannel"): ("Port", "MACAddress"),
+    ("netdev", "MACsecTransmitAssociation"): ("PacketNumber", "KeyId", "Key", "KeyFile", "Activate",
+                                              "UseForEncoding"),
+    ("netdev", "MACsecReceiveAssociation"): ("Port", "MACAddress", "PacketNumber", "KeyId", "Key", "KeyFile",
+                                             "Activate"),
+    ("netdev", "Peer"): ("Name", "MACAddress"),
+    ("netdev", "VXCAN"): ("Peer",),
+    ("netdev", "Tun"): ("MultiQueue", "PacketInfo", "VNetHeader", "User", "Group", "KeepCarrier"),
+    ("netdev", "Tap"): ("MultiQueue", "PacketInfo", "VNetHeader", "User", "Group", "KeepCarrier"),
+    ("netdev", "Bond"): ("Mode", "TransmitHashPolicy", "LACPTransmitRate", "MIIMonitorSec", "PeerNotifyDelaySec",
+                         "UpDelaySec", "DownDelaySec", "LearnPacketIntervalSec", "AdSelect",
+                         "AdActorSystemPriority", "AdUserPortKey", "AdActorSystem", "FailOverMACPolicy",
+                         "ARPValidate", "ARPIntervalSec", "ARPIPTargets", "ARPAllTargets",
+                         "PrimaryReselectPolicy", "ResendIGMP", "PacketsPerSlave", "GratuitousARP",
+                         "AllSlavesActive", "DynamicTransmitLoadBalancing", "MinLinks", "ARPMissedMax"),
+    ("netdev", "IPoIB"): ("PartitionKey", "Mode", "IgnoreUserspaceMulticastGroups"),
+    ("network", "Link"): ("MACAddress", "MTUBytes", "ARP", "Multicast", "AllMulticast", "Promiscuous", "Unmanaged",
+                          "Group", "RequiredForOnline", "RequiredFamilyForOnline", "ActivationPolicy"),
+    ("network", "Network"): (
+        "Description", "DHCP", "DHCPServer", "LinkLocalAddressing", "IPv6LinkLocalAddressGenerationMode",
+        "IPv6StableSecretAddress", "IPv4LLStartAddress", "IPv4LLRoute", "DefaultRouteOnDevice", "LLMNR",
+        "MulticastDNS", "DNSOverTLS", "DNSSEC", "DNSSECNegativeTrustAnchors", "LLDP", "EmitLLDP", "BindCarrier",
+        "Address", "Gateway", "DNS", "UseDomains", "Domains", "DNSDefaultRoute", "NTP", "IPForward",
+        "IPv4Forwarding", "IPv6Forwarding", "IPMasquerade", "IPv6PrivacyExtensions", "IPv6AcceptRA",
+        "IPv6DuplicateAddressDetection", "IPv6HopLimit", "IPv6RetransmissionTimeSec",
+        "IPv4DuplicateAddressDetectionTimeoutSec", "IPv4ReversePathFilter", "MulticastIGMPVersion",
+        "IPv4AcceptLocal", "IPv4RouteLocalnet", "IPv4ProxyARP", "IPv4ProxyARPPrivateVLAN", "IPv6ProxyNDP",
+        "IPv6ProxyNDPAddress", "IPv6SendRA", "DHCPPrefixDelegation", "IPv6MTUBytes", "MPLSRouting", "KeepMaster",
+        "BatmanAdvanced", "Bridge", "Bond", "VRF", "IPoIB", "IPVLAN", "IPVTAP", "MACsec", "MACVLAN", "MACVTAP",
+        "Tunnel", "VLAN", "VXLAN", "Xfrm", "ActiveSlave", "PrimarySlave", "ConfigureWithoutCarrier",
+        "IgnoreCarrierLoss", "KeepConfiguration"),
+    ("network", "Route"): ("Gateway", "GatewayOnLink", "Destination", "Source", "Metric", "IPv6Preference", "Scope",
+                           "PreferredSource", "Table", "HopLimit", "Protocol", "Type", "InitialCongestionWindow",
+                           "InitialAdvertisedReceiveWindow", "QuickAck", "FastOpenNoCookie", "MTUBytes",
+                           "TCPAdvertisedMaximumSegmentSize", "TCPCongestionControlAlgorithm",
+                           "TCPRetransmissionTimeoutSec", "MultiPathRoute", "NextHop"),
+    ("network", "Bridge"): ("UnicastFlood", "MulticastFlood", "MulticastToUnicast", "NeighborSuppression",
+                            "Learning", "HairPin", "Isolated", "UseBPDU", "FastLeave", "AllowPortToBeRoot",
+                            "ProxyARP", "ProxyARPWiFi", "MulticastRouter", "Cost", "Priority", "Locked",
+                            "MACAuthenticationBypass", "VLANTunnel"),
+    ("network", "BridgeVLAN"): ("VLAN", "EgressUntagged", "PVID"),
+    ("network", "QDisc"): ("Parent", "Handle"),
+    ("network", "TokenBucketFilter"): ("Parent", "Handle", "LatencySec", "LimitBytes", "BurstBytes", "Rate",
+                                       "MPUBytes", "PeakRate", "MTUBytes"),
+    ("network", "StochasticFairnessQueueing"): ("Parent", "Handle", "PerturbPeriodSec"),
+    ("network", "BFIFO"): ("Parent", "Handle", "LimitBytes"),
+    ("network", "PFIFO"): ("Parent", "Handle", "PacketLimit"),
+    ("network", "PFIFOFast"): ("Parent", "Handle"),
+    ("network", "ControlledDelay"): ("Parent", "Handle", "PacketLimit", "TargetSec", "IntervalSec", "ECN",
+                                     "CEThresholdSec"),
+    ("network", "FairQueueingControlledDelay"): ("Parent", "Handle", "PacketLimit", "MemoryLimitBytes", "Flows",
+                                                 "TargetSec", "IntervalSec", "QuantumBytes", "ECN",
+                                                 "CEThresholdSec"),
+    ("network", "FairQueueing"): ("Parent", "Handle", "PacketLimit", "FlowLimit", "QuantumBytes",
+                                  "InitualQuantumBytes", "MaximumRate", "Buckets", "OrphanMask", "Pacing",
+                                  "CEThresholdSec"),
+}
+
+#: (file kind, section, key) nixpkgs checks with assertInt / assertRange / assertPort: the value must be
+#: a Nix integer there, so a value that is not a plain decimal number goes to extraConfig
+INT_KEYS: frozenset[tuple[str, str, str]] = frozenset({
+    ("netdev", "Bridge", "HelloTimeSec"), ("netdev", "Bridge", "MaxAgeSec"), ("netdev", "Bridge", "ForwardDelaySec"),
+    ("netdev", "Bridge", "AgeingTimeSec"), ("netdev", "Bridge", "Priority"), ("netdev", "Bridge", "DefaultPVID"),
+    ("netdev", "VLAN", "Id"),
+    ("netdev", "VXLAN", "VNI"), ("netdev", "VXLAN", "TTL"), ("netdev", "Bond", "MinLinks"),
+    ("netdev", "MACsec", "Port"), ("netdev", "MACsecReceiveChannel", "Port"),
+    ("netdev", "MACsecTransmitAssociation", "PacketNumber"), ("netdev", "MACsecTransmitAssociation", "KeyId"),
+    ("netdev", "MACsecReceiveAssociation", "Port"), ("netdev", "MACsecReceiveAssociation", "PacketNumber"),
+    ("netdev", "MACsecReceiveAssociation", "KeyId"),
+    ("network", "Route", "Metric"), ("network", "Bridge", "Cost"), ("network", "Bridge", "Priority"),
+    ("network", "BridgeVLAN", "PVID"), ("network", "StochasticFairnessQueueing", "PerturbPeriodSec"),
+    ("network", "PFIFO", "PacketLimit"), ("network", "FairQueueingControlledDelay", "PacketLimit"),
+    ("network", "FairQueueingControlledDelay", "Flows"), ("network", "FairQueueing", "PacketLimit"),
+    ("network", "FairQueueing", "FlowLimit"),
+})
+
+_INT = re.compile(r"0|[1-9][0-9]{0,17}")
+
+Section = tuple[str, list[tuple[str, str]]]
+
+
+# --------------------------------------------------------------------------
+# INI text -> sections (the networkd target's own output, read back)
+
+
+def parse_ini(text: str) -> list[Section]:
+    """The sections of a systemd unit file, in order (comments and blank lines dropped)."""
+    sections: list[Section] = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            sections.append((line[1:-1], []))
+        else:
+            key, _, value = line.partition("=")
+            if not sections:
+                raise ValueError(f"key outside a section: {line!r}")
+            sections[-1][1].append((key, value))
+    return sections
+
+
+def render_ini(sections: list[Section]) -> str:
+    return "".join(f"[{name}]\n" + "".join(f"{k}={v}\n" for k, v in pairs) for name, pairs in sections)
+
+
+# --------------------------------------------------------------------------
+# Nix text
+
+
+def nix_string(value: str) -> str:
+    """A double-quoted Nix string (escapes: \\ " \\n \\r \\t and ${ as \\${)."""
+    out = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
+    out = out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return f'"{out}"'
+
+
+def nix_indented(value: str, indent: int) -> str | None:
+    """A multi-line value as a Nix indented string ('' ... ''), if it can be one exactly; else None."""
+    lines = value.split("\n")
+    if len(lines) < 3 or not value.endswith("\n") or "\t" in value or "\r" in value:
+        return None
+    body = lines[:-1]
+    if any(not line.strip() for line in body) or body[0].startswith(" "):
+        return None  # blank lines or an indented first line would change what Nix strips
+    pad = "  " * (indent + 1)
+    esc = [line.replace("''", "'''").replace("${", "''${") for line in body]
+    return "''\n" + "".join(f"{pad}{line}\n" for line in esc) + "  " * indent + "''"
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
+_KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
+
+
+def nix_name(name: str) -> str:
+    return name if _IDENT.fullmatch(name) and name not in _KEYWORDS else nix_string(name)
+
+
+def nix_value(value: Any, indent: int) -> str:
+    pad = "  " * indent
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return nix_indented(value, indent) or nix_string(value)
+    if isinstance(value, list):
+        if not value:
+            return "[ ]"
+        if all(not isinstance(v, (dict, list)) for v in value):
+            return "[ " + " ".join(nix_value(v, indent) for v in value) + " ]"
+        return "[\n" + "".join(f"{pad}  {nix_value(v, indent + 1)}\n" for v in value) + f"{pad}]"
+    if isinstance(value, dict):
+        if not value:
+            return "{ }"
+        return "{\n" + "".join(f"{pad}  {nix_name(k)} = {nix_value(v, indent + 1)};\n"
+                               for k, v in value.items()) + f"{pad}}}"
+    raise TypeError(f"no Nix form for {value!r}")
+
+
+def _scalar(kind: str, section: str, key: str, value: str) -> Any | None:
+    """The Nix value for KEY=VALUE, or None if nixpkgs' checks would reject it (then: extraConfig)."""
+    if _INT.fullmatch(value):
+        return int(value)
+    if (kind, section, key) in INT_KEYS:
+        return None
+    if value in ("yes", "no"):
+        return value == "yes"
+    return value
+
+
+def _collect(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Pairs -> attributes; a key given more than once becomes a list (systemd repeats it)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            out[key] = (out[key] if isinstance(out[key], list) else [out[key]]) + [value]
+        else:
+            out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------
+# one unit file -> NixOS attributes
+
+
+def unit_attrs(kind: str, sections: list[Section]) -> dict[str, Any]:
+    """The attributes of systemd.network.{netdevs,networks}.<name> for one .netdev/.network file."""
+    options = NETDEV_OPTIONS if kind == "netdev" else NETWORK_OPTIONS
+    lists = NETDEV_LISTS if kind == "netdev" else NETWORK_LISTS
+    attrs: dict[str, Any] = {}
+    extra: list[Section] = []
+    for name, pairs in sections:
+        allowed = ALLOWED.get((kind, name))
+        converted = [(k, v, _scalar(kind, name, k, v)) for k, v in pairs]
+        ok = [(k, n) for k, _, n in converted if n is not None and (allowed is None or k in allowed)]
+        bad = [(k, v) for k, v, n in converted if n is None or (allowed is not None and k not in allowed)]
+        if name in lists:
+            if bad:
+                extra.append((name, pairs))            # a repeated header would start a new entry
+            else:
+                attrs.setdefault(lists[name], []).append(_collect(ok))
+            continue
+        if name not in options:
+            extra.append((name, pairs))
+            continue
+        if bad:
+            extra.append((name, bad))                  # systemd merges a section given twice
+        if kind == "network" and name == "Network":
+            rest = []
+            for key, value in ok:
+                if key in NETWORK_KEY_LISTS:
+                    attrs.setdefault(NETWORK_KEY_LISTS[key], []).append(value)
+                else:
+                    rest.append((key, value))
+            ok = rest
+        if ok:
+            attrs.setdefault(options[name], {}).update(_collect(ok))
+    if extra:
+        attrs["extraConfig"] = render_ini(extra)
+    return _ordered(attrs, options, lists, kind)
+
+
+def _ordered(attrs: dict[str, Any], options: dict[str, str], lists: dict[str, str], kind: str) -> dict[str, Any]:
+    """Attributes in the order of the sections they come from (deterministic, readable)."""
+    order = list(options.values())
+    if kind == "network":
+        order = order[:3] + list(NETWORK_KEY_LISTS.values()) + order[3:]
+    order += list(lists.values()) + ["extraConfig"]
+    return {k: attrs[k] for k in sorted(attrs, key=order.index)}
+
+
+# --------------------------------------------------------------------------
+# the target
+
+
+def _inline_key_errors(host: Host) -> list[Gap]:
+    errors = []
+    for device in host.devices:
+        if device.kind != "macsec":
+            continue
+        sas = [("tx-sa", sa) for sa in device.get("tx-sa")] + [
+            ("rx-channel sa", sa) for ch in device.get("rx-channel") for sa in ch.sa]
+        for where, sa in sas:
+            if sa.key is not None:
+                span = sa.spans.get("key") or sa.span or device.span
+                errors.append(Gap(device, "key", f"an inline key in {where} {sa.an} would land in the world-readable "
+                                                 f"Nix store; hint: put the key in a file (mode 0600) and give "
+                                                 f"`key-file \"/etc/vnetc/keys/{device.name}-{sa.an}.key\"` instead",
+                                  span))
+    return errors
+
+
+def render(site: Site, host: Host) -> Rendering:
+    inner = networkd.render(site, host)
+    out = Rendering(residual=list(inner.residual), errors=list(inner.errors) + _inline_key_errors(host))
+    netdevs: dict[str, Any] = {}
+    networks: dict[str, Any] = {}
+    comments: dict[str, str] = {}
+    for artifact in sorted(inner.files, key=lambda a: a.name):
+        stem, _, ext = artifact.name.rpartition(".")
+        target = netdevs if ext == "netdev" else networks
+        target[stem] = unit_attrs(ext, parse_ini(artifact.content))
+        first = artifact.content.splitlines()[0] if artifact.content else ""
+        if first.startswith("# "):
+            comments[f"{ext}:{stem}"] = first[2:]
+    out.files.append(Artifact(MODULE_NAME, INSTALL_DIR, module_text(site, host, netdevs, networks, comments,
+                                                                    out.residual)))
+    return out
+
+
+def module_text(site: Site, host: Host, netdevs: dict, networks: dict, comments: dict[str, str],
+                residual: list[Gap]) -> str:
+    lines = ["# Generated by vnetc; do not edit.",
+             "# NixOS module: import it from configuration.nix (imports = [ ./vnetc.nix ];).",
+             "{ ... }:", "{", "  systemd.network = {", "    enable = true;"]
+    for option, units, ext in (("netdevs", netdevs, "netdev"), ("networks", networks, "network")):
+        if not units:
+            lines.append(f"    {option} = {{ }};")
+            continue
+        lines.append(f"    {option} = {{")
+        for stem, attrs in units.items():
+            if f"{ext}:{stem}" in comments:
+                lines.append(f"      # {comments[f'{ext}:{stem}']}")
+            lines.append(f"      {nix_name(stem)} = {nix_value(attrs, 3)};")
+        lines.append("    };")
+    lines.append("  };")
+    if residual:
+        files = residual_artifacts(TARGET, site, host, residual)
+        data = next(a for a in files if a.name.endswith(".json"))
+        path = f"/{RESIDUAL_DIR}/{data.name}"
+        etc = path.removeprefix("/etc/")
+        service = {
+            "description": "vnetc: the part of the network configuration systemd-networkd.service cannot do",
+            "wants": ["systemd-networkd.service"],
+            "after": ["systemd-networkd.service"],
+            "wantedBy": ["multi-user.target"],
+            "unitConfig": {"ConditionPathExists": path},
+            "serviceConfig": {"Type": "oneshot", "RemainAfterExit": True,
+                              "ExecStart": f"vnetc apply --residual {path} --yes"},
+        }
+        lines.append(f"  systemd.services.{nix_name(SERVICE)} = {nix_value(service, 1)};")
+        etc_attrs: dict[str, Any] = {"text": data.content}
+        if data.mode != 0o644:
+            etc_attrs["mode"] = f"0{data.mode:o}"
+        lines.append(f"  environment.etc.{nix_string(etc)} = {nix_value(etc_attrs, 1)};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+TARGET = Target("nixos", "NixOS module (systemd.network options)", render, "systemd-networkd.service",
+                residual_files=False)
