@@ -61,7 +61,7 @@ class Target:
 
 
 #: target name -> the module (in this package) whose TARGET renders it; imported on first use
-TARGET_MODULES: dict[str, str] = {"networkd": "networkd", "nixos": "nixos"}
+TARGET_MODULES: dict[str, str] = {"networkd": "networkd", "netplan": "netplan", "nixos": "nixos"}
 
 
 def target(name: str) -> Target:
