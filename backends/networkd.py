@@ -155,7 +155,7 @@ class _Host:
         self.stacked: dict[DeviceRef, list[Device]] = {}
         self.redirected: dict[DeviceRef, Device] = {}
         for device in host.devices:
-            lower = _lower(device)
+            lower = device.lower
             if lower is not None and self._managed(device):
                 self.stacked.setdefault(lower, []).append(device)
             for source in device.get("redirect-ingress") or ():
@@ -307,14 +307,6 @@ class _Host:
         pairs: list[tuple[str, Any]] = [("Parent", "root")]
         pairs += [(keys[p][0], keys[p][1](v)) for p, v in qdisc.params]
         return [section(name, pairs)]
-
-
-def _lower(device: Device) -> DeviceRef | None:
-    if device.kind == "vxlan":
-        return device.get("dev")
-    if device.kind in STACKING_KEYS:
-        return device.get("link")
-    return None
 
 
 def _route_sections(route: Route) -> list:

@@ -105,6 +105,12 @@ class Device(_Frozen):
         """Whether vnetc (or the target) creates this device itself."""
         return KINDS[self.kind].creates and self.created_by is None
 
+    @property
+    def lower(self) -> DeviceRef | None:
+        """The lower link a stacked device is created on (a vlan's `link`, a vxlan's `dev`), if any."""
+        prop = KINDS[self.kind].lower
+        return getattr(self, python_name(prop)) if prop else None
+
 
 class Record(_Frozen):
     """Base of the records generated for sections (``port``, ``tx-sa``, …)."""

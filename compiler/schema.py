@@ -10,7 +10,7 @@ Adding a kind or a property means adding a row here, and nothing in the grammar.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .values import (CIDR, IP, MAC, BadValue, Bool, Duration, Enum, Hex, Int, JSONObject, Name, Path,

@@ -470,7 +470,7 @@ def test_netplan_builds_the_same_kernel_state_as_networkd(case, host_name, tmp_p
     for device in host.devices:   # dependency order: a left-out lower link or master leaves out its uppers
         if device not in both:
             continue
-        related = [device.master, real._lower(device), device.created_by, device.get("peer")]
+        related = [device.master, device.lower, device.created_by, device.get("peer")]
         if any(r is not None and r.name not in {d.name for d in both} for r in related):
             both.remove(device)
             dropped[device.name] = "stacked on, enslaved to or paired with a left-out device"

@@ -372,14 +372,6 @@ KERNEL_KIND = {"interface": "veth", "tap": "tun", "tun": "tun"}
 _FILE = re.compile(r"^\d+-vnetc-(?P<name>.+)\.(?P<ext>netdev|network)$")
 
 
-def _lower(device: Device) -> DeviceRef | None:
-    if device.kind == "vxlan":
-        return device.get("dev")
-    if device.kind in STACKING_KEYS:
-        return device.get("link")
-    return None
-
-
 def _kernel_problem(device: Device) -> str | None:
     """Why this kernel cannot build DEVICE (None: it can). Under CI=true an
     inconclusive probe fails the test."""
@@ -435,7 +427,7 @@ def _plan(host: Host, config: Path) -> Plan:
             plan.lacking[problem.partition(" (")[0]] = f"kernel lacks {problem}"
             out[device.ref] = f"kernel lacks {problem}"
             continue
-        related = [("stacked on", _lower(device)), ("enslaved to", device.master),
+        related = [("stacked on", device.lower), ("enslaved to", device.master),
                    ("created with", device.created_by), ("peer of", device.get("peer"))]
         because = next(((how, ref) for how, ref in related if ref is not None and ref in out), None)
         if because is not None:

@@ -25,7 +25,7 @@ import pytest
 
 from conftest import run_vnetc
 from harness.netns import skip_or_fail
-from vnetc.backends import TARGETS, Artifact
+from vnetc.backends import TARGETS
 from vnetc.compiler import CompileError, compile_file, compile_source
 from vnetc.compiler.ir import Device, Host, Site
 
