@@ -48,6 +48,7 @@ class Rendering:
     files: list[Artifact] = field(default_factory=list)
     residual: list[Gap] = field(default_factory=list)   # handed to the executor
     errors: list[Gap] = field(default_factory=list)     # neither the target nor the executor can do it
+    service: str | None = None  # the unit the residual runs after, when not the target's usual one
 
 
 @dataclass(frozen=True)

@@ -25,19 +25,21 @@ class BuildPlan:
 
 
 def build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path | None,
-               host: str | None = None) -> BuildPlan:
+               host: str | None = None, options: dict[str, dict] | None = None) -> BuildPlan:
+    """Render every target for every host (or just `host`); `options` holds each target's
+    keyword options (e.g. {"netplan": {"renderer": "NetworkManager"}})."""
     result = BuildPlan()
     hosts = [h for h in site.hosts if host is None or h.name == host]
     for name in targets:
         target = get_target(name)
         plan = Plan(name)
         for h in hosts:
-            rendering = target.render(site, h)
+            rendering = target.render(site, h, **(options or {}).get(name, {}))
             result.residual += [(name, g) for g in rendering.residual]
             result.errors += [(name, g) for g in rendering.errors]
             artifacts = list(rendering.files)
             if target.residual_files:
-                artifacts += residual_artifacts(target, site, h, rendering.residual)
+                artifacts += residual_artifacts(target, site, h, rendering.residual, rendering.service)
             for artifact in artifacts:
                 if root is not None:
                     directory = root / artifact.install_dir

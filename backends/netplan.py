@@ -24,8 +24,9 @@ The YAML is written here, deterministically, in a small safe subset: block
 mappings, JSON-quoted strings (JSON strings are YAML), bare integers and
 booleans, flow lists of scalars, block lists of mappings.
 
-`render(..., renderer="NetworkManager")` writes the same document for
-NetworkManager (not yet offered by the command line). There, 0.106 refuses
+`render(..., renderer="NetworkManager")` (`vnetc build -t netplan
+--netplan-renderer NetworkManager`) writes the same document for
+NetworkManager; the residual then runs after NetworkManager.service. There, 0.106 refuses
 `activation-mode: off` (a device that is down goes to the residual) and warns
 on every vxlan tunnel that NetworkManager lacks options we never set.
 """
@@ -370,7 +371,10 @@ _PLAIN_KEYS = frozenset({
 def render(site: Site, host: Host, renderer: str = "networkd") -> Rendering:
     if renderer not in RENDERERS:
         raise ValueError(f"netplan renderer {renderer!r}: one of {', '.join(RENDERERS)}")
-    return _Host(site, host, renderer).render()
+    rendering = _Host(site, host, renderer).render()
+    if renderer == "NetworkManager":
+        rendering.service = "NetworkManager.service"
+    return rendering
 
 
 TARGET = Target("netplan", f"netplan YAML (netplan {NETPLAN_VERSION}, renderer networkd)", render,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -96,14 +97,15 @@ class NotUTF8(CompileError):
 def read_source(path: str, included_from: Span | None = None) -> Source:
     """Read a file as UTF-8; OSError becomes BadValue, bad bytes NotUTF8 (a positioned error)."""
     try:
-        if os.path.isdir(path):
+        info = os.stat(path)
+        if stat.S_ISDIR(info.st_mode):
             raise BadValue(f"'{path}' is a directory, not a .vnet file")
-        size = os.path.getsize(path)
-        if size > MAX_FILE_BYTES:
-            raise BadValue(f"'{path}' is {size / 2**20:.1f} MiB; vnetc reads files of at most "
-                           f"{MAX_FILE_BYTES // 2**20} MiB")
+        if not stat.S_ISREG(info.st_mode):
+            raise BadValue(f"'{path}' is not a regular file", "vnetc reads .vnet files, not devices or pipes")
         with open(path, "rb") as handle:
-            data = handle.read()
+            data = handle.read(MAX_FILE_BYTES + 1)  # never more, whatever stat said
+        if len(data) > MAX_FILE_BYTES:
+            raise BadValue(f"'{path}' is larger than {MAX_FILE_BYTES // 2**20} MiB, the most vnetc reads")
     except OSError as exc:
         raise BadValue(f"cannot read '{path}': {exc.strerror or exc}") from None
     try:

@@ -93,8 +93,10 @@ def ir(file: str, show_secrets: bool) -> None:
 @click.option("--strict", is_flag=True, help="Fail (exit 3) instead of handing anything to the executor.")
 @click.option("--check", "check_only", is_flag=True,
               help="Write nothing; exit 1 and show the diff if the output on disk differs.")
+@click.option("--netplan-renderer", type=click.Choice(["networkd", "NetworkManager"]), default="networkd",
+              show_default=True, help="The renderer netplan hands the configuration to (-t netplan).")
 def build(file: str, targets: tuple[str, ...], out_dir: Path | None, root: Path | None, host: str | None,
-          strict: bool, check_only: bool) -> None:
+          strict: bool, check_only: bool, netplan_renderer: str) -> None:
     """Compile FILE for each TARGET."""
     from vnetc.backends import output
     from vnetc.backends.build import build_plan, secrets_of
@@ -114,7 +116,8 @@ def build(file: str, targets: tuple[str, ...], out_dir: Path | None, root: Path 
         _report(_promote(result.warnings))
         sys.exit(EXIT_INPUT)
     _report(result.warnings)
-    plan = build_plan(site, list(dict.fromkeys(targets)), out_dir, root, host)
+    options = {"netplan": {"renderer": netplan_renderer}} if "netplan" in targets else {}
+    plan = build_plan(site, list(dict.fromkeys(targets)), out_dir, root, host, options)
     if plan.errors:
         _report([Diagnostic("error", f"{target}: {gap.describe()}", gap.span) for target, gap in plan.errors])
         sys.exit(EXIT_INEXPRESSIBLE)

@@ -521,3 +521,24 @@ def test_renderer_is_networkd_or_networkmanager():
     site = _compile(INLINE["netplan-bridge-of-veths"])
     with pytest.raises(ValueError):
         render(site, site.hosts[0], "systemd")
+
+
+def test_the_command_line_switches_the_renderer_and_the_residual_follows(tmp_path):
+    """`--netplan-renderer NetworkManager`: the YAML says so, netplan accepts it, and the
+    residual runs after NetworkManager.service instead of systemd-networkd.service."""
+    require_netplan()
+    (tmp_path / "site.vnet").write_text("interface eth0\nbridge br0 {\n    ports eth0\n    address 10.0.0.1/24\n}\n"
+                                        "ifb ifb0 {\n    redirect-ingress eth0\n}\n")
+    run = run_vnetc("build", "site.vnet", "-t", "netplan", "--netplan-renderer", "NetworkManager", "-o", "out",
+                    cwd=tmp_path)
+    assert run.exit_code == 0, run.stderr
+    text = (tmp_path / "out/netplan/90-vnetc.yaml").read_text()
+    assert 'renderer: "NetworkManager"' in text
+    unit = (tmp_path / "out/netplan/vnetc-residual-netplan.service").read_text()
+    assert "After=NetworkManager.service\n" in unit and "systemd-networkd" not in unit
+    generated = netplan_generate(text, tmp_path / "root")
+    assert generated.returncode == 0, generated.stderr
+    default = run_vnetc("build", "site.vnet", "-t", "netplan", "-o", "out2", cwd=tmp_path)
+    assert 'renderer: "networkd"' in (tmp_path / "out2/netplan/90-vnetc.yaml").read_text()
+    assert "After=systemd-networkd.service\n" in (tmp_path / "out2/netplan/vnetc-residual-netplan.service").read_text()
+    assert default.exit_code == 0

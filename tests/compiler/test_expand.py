@@ -13,7 +13,7 @@ from vnetc.compiler.diagnostics import Source
 from vnetc.compiler.expand import MAX_ITERATIONS, MAX_WORD, expand
 from vnetc.compiler.parser import parse
 
-from conftest import diagnostics_of
+from conftest import diagnostics_of, run_vnetc
 
 UNKNOWN_NAME_HINT = "define it with 'let NAME = VALUE' or a 'for' loop"
 
@@ -499,3 +499,11 @@ def test_iteration_budget_counts_loops_one_after_another_up_to_the_limit():
     assert errors(text) == [
         ("error", "this loop would bring the iterations of all loops to 1,000,001; the limit is 1,000,000",
          5, 10, 14, None)]
+
+
+def test_an_include_of_a_device_file_is_refused_without_reading_it(tmp_path):
+    # /dev/zero has size 0 and never ends: it must not be read at all.
+    (tmp_path / "main.vnet").write_text('include "/dev/zero"\n')
+    run = run_vnetc("check", "main.vnet", cwd=tmp_path)
+    assert run.exit_code == 1
+    assert run.stderr.startswith("main.vnet:1:9: error: '/dev/zero' is not a regular file\n")
