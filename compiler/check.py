@@ -543,6 +543,7 @@ class Checker:
                                notes=[f"the first is at {families[val.value.version].span}"])
             else:
                 families[val.value.version] = val
+        self._route_conflicts(draft)
         if draft.master is not None:
             for prop in ("address", "gateway", "route", "dns"):
                 vals = draft.body.vals(prop)
@@ -561,6 +562,35 @@ class Checker:
             elif mtu and master_mtu and mtu.value < master_mtu.value:
                 self.out.warning(f"MTU {mtu.value} of port '{draft.name}' is smaller than MTU {master_mtu.value} "
                                  f"of its master '{draft.master.name}'; larger frames are dropped", mtu.span)
+
+    def _route_conflicts(self, draft: Draft) -> None:
+        """Warn about two routes to one destination in one table with one metric: the kernel keeps
+        only the first (a `gateway` is a default route of its IP version, in the main table, metric 0)."""
+        seen: dict[tuple, Span] = {}
+        entries: list[tuple[tuple, Span, str]] = []
+        families: set[int] = set()
+        for val in draft.body.vals("gateway"):
+            if val.value.version not in families:  # a second one of a family is already an error
+                families.add(val.value.version)
+                entries.append(((val.value.version, "default", "main", 0), val.span,
+                                f"IPv{val.value.version} default"))
+        for val in draft.body.vals("route"):
+            route = val.value
+            families = (4, 6) if route.prefix == "default" and route.via is None else \
+                ((route.via.version,) if route.prefix == "default" else (route.prefix.version,))
+            for family in families:
+                prefix = "default" if route.prefix == "default" or route.prefix.prefixlen == 0 else str(route.prefix)
+                what = f"IPv{family} default" if prefix == "default" else prefix
+                entries.append(((family, prefix, route.table or "main", route.metric or 0), val.span, what))
+        for key, span, what in entries:
+            if key in seen:
+                table = "" if key[2] == "main" else f" in table {key[2]}"
+                self.out.warning(f"a second {what} route{table} with metric {key[3]} on '{draft.name}'", span,
+                                 hint="the kernel keeps one route per destination, table and metric (and netplan "
+                                      "refuses the file); give this one another metric or table",
+                                 notes=[f"the first is at {seen[key]}"])
+            else:
+                seen[key] = span
 
     def _host_checks(self, host: _HostDraft) -> None:
         redirected: dict[int, Draft] = {}

@@ -620,3 +620,12 @@ def test_ipoib_pkey_without_a_partition_is_refused(pkey):
     assert as_rows(diagnostics_of(text)) == [
         E(f"P_Key {pkey} is not a usable partition key", 2, 27, 33,
           "the kernel refuses 0x0000 and 0x8000 (the default partition is 0x7fff/0xffff)")]
+
+
+def test_a_second_route_to_one_destination_table_and_metric_is_a_warning():
+    text = ("interface eth0 {\n    gateway 10.0.0.1\n    route default\n"
+            "    route 10.1.0.0/16 via 10.0.0.3\n    route 10.1.0.0/16 via 10.0.0.4 table 7\n}\n")
+    result = compile_source(text, "t.vnet")
+    assert [(w.message, w.span.line, w.span.col) for w in result.warnings] == [
+        ("a second IPv4 default route with metric 0 on 'eth0'", 3, 11)]
+    assert result.warnings[0].notes == ("the first is at t.vnet:2:13",)
