@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from vnetc.compiler.ir import Device, DeviceRef, Host, Site
 from vnetc.compiler.schema import Qdisc, Route
-from vnetc.compiler.values import format_duration
+from vnetc.compiler.values import VlanRange, format_duration
 
 from . import Artifact, Gap, Rendering, Target
 from .ini import render as render_ini
@@ -40,10 +40,6 @@ MATCH_PREFIX = {"name": PREFIX, "mac": "20-vnetc-", "driver": "30-vnetc-"}
 
 
 def _dur(us: int) -> str:
-    return format_duration(us)
-
-
-def _seconds(us: int) -> str:
     return format_duration(us)
 
 
@@ -63,9 +59,9 @@ def _bool(value: bool) -> str:
 NETDEV_SECTIONS: dict[str, tuple[str, str | None, list[tuple[str, str, Callable[[Any], str]]]]] = {
     "bridge": ("bridge", "Bridge", [
         ("stp", "STP", _bool), ("vlan-filtering", "VLANFiltering", _bool), ("default-pvid", "DefaultPVID", _same),
-        ("multicast-snooping", "MulticastSnooping", _bool), ("forward-delay", "ForwardDelaySec", _seconds),
-        ("hello-time", "HelloTimeSec", _seconds), ("max-age", "MaxAgeSec", _seconds),
-        ("ageing-time", "AgeingTimeSec", _seconds), ("priority", "Priority", _same)]),
+        ("multicast-snooping", "MulticastSnooping", _bool), ("forward-delay", "ForwardDelaySec", _dur),
+        ("hello-time", "HelloTimeSec", _dur), ("max-age", "MaxAgeSec", _dur),
+        ("ageing-time", "AgeingTimeSec", _dur), ("priority", "Priority", _same)]),
     "bond": ("bond", "Bond", [
         ("mode", "Mode", _same), ("miimon", "MIIMonitorSec", _dur), ("updelay", "UpDelaySec", _dur),
         ("downdelay", "DownDelaySec", _dur), ("lacp-rate", "LACPTransmitRate", _same),
@@ -118,7 +114,7 @@ RESIDUAL_KINDS = {
 
 #: qdisc kind -> (networkd section, {qdisc parameter: (key, format)})
 QDISC_SECTIONS: dict[str, tuple[str, dict[str, tuple[str, Callable[[Any], str]]]]] = {
-    "sfq": ("StochasticFairnessQueueing", {"perturb": ("PerturbPeriodSec", _seconds)}),
+    "sfq": ("StochasticFairnessQueueing", {"perturb": ("PerturbPeriodSec", _dur)}),
     "tbf": ("TokenBucketFilter", {"rate": ("Rate", _same), "burst": ("BurstBytes", _same),
                                   "latency": ("LatencySec", _dur), "limit": ("LimitBytes", _same),
                                   "peakrate": ("PeakRate", _same), "mtu": ("MTUBytes", _same),
@@ -138,6 +134,7 @@ QDISC_SECTIONS: dict[str, tuple[str, dict[str, tuple[str, Callable[[Any], str]]]
 }
 
 _DHCP = {"off": None, "v4": "ipv4", "v6": "ipv6", "both": "yes"}
+_VLANS = VlanRange()
 
 
 def _text(value: str | None) -> str | None:
@@ -326,13 +323,10 @@ def _bridge_port_sections(bridge: Device, port: Device) -> list:
     out = [section("Bridge", [("Cost", settings.cost), ("Priority", settings.priority),
                               ("HairPin", None if settings.hairpin is None else yes_no(settings.hairpin)),
                               ("Isolated", None if settings.isolated is None else yes_no(settings.isolated))])]
-    untagged = set()
-    for low, high in settings.untagged:
-        untagged.update(range(low, high + 1))
-    for low, high in settings.vlans:
-        out.append(section("BridgeVLAN", [("VLAN", low if low == high else f"{low}-{high}")]))
-    for low, high in settings.untagged:
-        out.append(section("BridgeVLAN", [("EgressUntagged", low if low == high else f"{low}-{high}")]))
+    for ids in settings.vlans:
+        out.append(section("BridgeVLAN", [("VLAN", _VLANS.render(ids))]))
+    for ids in settings.untagged:
+        out.append(section("BridgeVLAN", [("EgressUntagged", _VLANS.render(ids))]))
     if settings.pvid is not None:
         out.append(section("BridgeVLAN", [("PVID", settings.pvid)]))
     return out

@@ -53,7 +53,7 @@ def _read_manifest(directory: Path, target: str) -> list[str]:
     return [line for line in text.splitlines() if line and "/" not in line and line not in (".", "..")]
 
 
-def _atomic_write(path: Path, data: str, mode: int) -> None:
+def atomic_write(path: Path, data: str, mode: int) -> None:
     """Write `path` through a temporary sibling and a rename.
 
     The temporary name is fixed (`.NAME.vnetc-tmp`; one left by a killed build is
@@ -100,13 +100,13 @@ def write(plan: Plan, install: bool) -> Report:
             if same:
                 report.unchanged.append(path)
             else:
-                _atomic_write(path, artifact.content, artifact.mode)
+                atomic_write(path, artifact.content, artifact.mode)
                 report.written.append(path)
             if install and artifact.group:
                 _chown_group(path, artifact.group, report)
         # The manifest is written last: a crash before it leaves the old one,
         # which names a superset-or-equal of what a retry will clean up.
-        _atomic_write(directory / manifest_name(plan.target), "".join(f"{n}\n" for n in new), 0o644)
+        atomic_write(directory / manifest_name(plan.target), "".join(f"{n}\n" for n in new), 0o644)
         for stale in sorted(old - set(new)):
             path = directory / stale
             if path.is_file() and not path.is_symlink():

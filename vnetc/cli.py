@@ -176,22 +176,12 @@ def fmt(files: tuple[str, ...], check_only: bool) -> None:
 
 
 def _write_in_place(path: str, text: str) -> None:
-    """Replace the file atomically, keeping its mode."""
+    """Replace the file through a temporary sibling and a rename, keeping its mode."""
     import os
-    import tempfile
 
-    directory = os.path.dirname(os.path.abspath(path))
-    mode = os.stat(path).st_mode & 0o7777
-    handle, temp = tempfile.mkstemp(prefix=".vnetc-fmt-", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-            out.write(text)
-        os.chmod(temp, mode)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    from vnetc.backends.output import atomic_write
+
+    atomic_write(Path(path), text, os.stat(path).st_mode & 0o7777)
 
 
 if __name__ == "__main__":  # pragma: no cover
