@@ -23,44 +23,45 @@ from .values import BadValue
 
 @dataclass(frozen=True)
 class Result:
-    site: Site
+    site: Site | None          # None when only checking (build_ir=False)
     warnings: tuple[Diagnostic, ...]
 
 
-def compile_source(text: str, path: str = "<input>") -> Result:
-    return _compile(Source(path, text))
+def compile_source(text: str, path: str = "<input>", build_ir: bool = True) -> Result:
+    return _compile(Source(path, text), build_ir)
 
 
-def compile_file(path: str) -> Result:
+def compile_file(path: str, build_ir: bool = True) -> Result:
+    """Parse, expand and check `path`; build the IR unless only checking (`vnetc check`)."""
     try:
         source = read_source(path)
     except BadValue as exc:
         raise CompileError([Diagnostic("error", exc.message, None, exc.hint)]) from None
     except NotUTF8 as exc:
         raise CompileError(exc.diagnostics) from None
-    return _compile(source)
+    return _compile(source, build_ir)
 
 
-def _compile(source: Source) -> Result:
+def _compile(source: Source, build_ir: bool = True) -> Result:
     # A compile allocates many small objects and frees none of them until it
     # ends; the cyclic collector would only rescan them (a quarter of the time
     # of a 4,000-device check). Nothing here makes reference cycles that matter.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _phases(source)
+        return _phases(source, build_ir)
     finally:
         if enabled:
             gc.enable()
 
 
-def _phases(source: Source) -> Result:
+def _phases(source: Source, build_ir: bool) -> Result:
     raw = parse(source)
     statements, files, expansion = expand(raw)
     expansion.raise_if_errors()
     checker = Checker()
     try:
-        site = checker.check(statements, files)
+        site = checker.check(statements, files, build_ir)
     except CompileError as exc:
         raise CompileError([*expansion.items, *exc.diagnostics]) from None
     return Result(site, tuple(expansion.warnings + checker.out.warnings))

@@ -96,14 +96,15 @@ class Checker:
         self.index = 0
         self.passthru: dict[tuple[str, int], Draft] = {}  # (kind, lower link) -> its passthru device
 
-    def check(self, statements: tuple[Stmt, ...], files: Iterable[str] = ()) -> Site:
+    def check(self, statements: tuple[Stmt, ...], files: Iterable[str] = (), build_ir: bool = True) -> Site | None:
+        """Check everything; then (unless only checking) build the IR."""
         hosts = self._structure(statements)
-        built = []
         for host in hosts:
             self._resolve(host)
-            built.append(host)
         self.out.raise_if_errors()
-        return Site(tuple(self._host_ir(h) for h in built), tuple(files))
+        if not build_ir:
+            return None
+        return Site(tuple(self._host_ir(h) for h in hosts), tuple(files))
 
     def _structure(self, statements: tuple[Stmt, ...]) -> list[_HostDraft]:
         implicit = _HostDraft(None, None)

@@ -50,7 +50,7 @@ def check(files: tuple[str, ...], strict: bool) -> None:
     failed = False
     for path in files:
         try:
-            result = compile_file(path)
+            result = compile_file(path, build_ir=False)   # checking needs no IR
         except CompileError as exc:
             _report(exc.diagnostics)
             failed = True
