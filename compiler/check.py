@@ -22,7 +22,9 @@ from .diagnostics import Collector, Span, did_you_mean
 from .expand import Stmt, Word
 from .ir import DEVICE_CLASSES, RECORD_CLASSES, Device, DeviceRef, Host, Namespace, Site
 from .schema import KEYWORDS, KINDS, MASTER_KINDS, PEER, Kind, Prop, Section, props_of, python_name
-from .values import BadValue, Text
+from .values import BadValue, Name, Text
+
+_INTERFACE_NAME = Name()
 
 _NETNS_NAME = re.compile(r"[A-Za-z0-9_.+-]{1,64}")
 _HOST_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
@@ -232,9 +234,8 @@ class Checker:
         return self.index
 
     def _name(self, word: Word) -> str | None:
-        from .values import Name
         try:
-            return Name().parse(word.text)
+            return _INTERFACE_NAME.parse(word.text)
         except BadValue as exc:
             self._bad(exc, word)
             return None

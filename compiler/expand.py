@@ -158,13 +158,21 @@ class Expander:
                 if head.value == "for":
                     out.extend(self._for(source, statement, scope))
                     continue
-            words = tuple(self._word(source, token, scope) for token in statement.words)
-            if any(w is None for w in words):
+            words = []
+            for token in statement.words:
+                word = self._word(source, token, scope)
+                if word is None:
+                    break
+                words.append(word)
+            else:
+                words = tuple(words)  # type: ignore[assignment]
+            if type(words) is list:  # a word failed (and was reported)
                 continue
             block = None
             open_span = None
             if statement.block is not None:
-                open_span = span_of(source, statement.block.open).with_bindings(scope.bindings)
+                brace = statement.block.open
+                open_span = Span(source, brace.line, brace.column, brace.column + 1, scope.bindings)
                 if self.depth >= MAX_BLOCK_DEPTH:
                     self.out.error(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep (counting included files)",
                                    open_span)
@@ -340,6 +348,9 @@ class Expander:
     def _fill(self, hole: _Hole, span: Span, scope: _Scope) -> str | None:
         """The text of one ${…} (or $NAME) in a word."""
         if hole.name is not None:
+            binding = scope.get(hole.name)
+            if binding is not None:
+                return binding.value
             return self._lookup(hole.name, span.at(hole.name_offset, len(hole.name)), scope)
         try:
             return str(_evaluate(hole.expr, hole, span, scope, self))
@@ -523,7 +534,9 @@ def _evaluate(tree: tuple, hole: _Hole, span: Span, scope: _Scope, expander: Exp
         return tree[1]
     if kind == "name":
         name, at = tree[1], tree[2]
-        value = expander._lookup(name, span.at(hole.offset + 2 + at, len(name)), scope)
+        binding = scope.get(name)
+        value = binding.value if binding is not None else \
+            expander._lookup(name, span.at(hole.offset + 2 + at, len(name)), scope)
         if value is None:
             raise _Reported()
         try:
