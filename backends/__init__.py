@@ -43,6 +43,19 @@ class Gap:
         return f"{subject}: {self.reason}" if self.what == "device" else f"{subject} {self.what}: {self.reason}"
 
 
+#: Properties no target and not the executor can carry out (MKA needs wpa_supplicant).
+NOBODY_CAN = ("mka-cak", "mka-cak-file", "mka-ckn")
+
+
+def nobody_can(device: Device, target: str) -> Gap | None:
+    """The error for a device that uses what neither `target` nor `vnetc apply` can do."""
+    for prop in NOBODY_CAN:
+        if device.get(prop) is not None:
+            return Gap(device, prop, f"MACsec MKA needs wpa_supplicant (macsec_linux driver); neither {target} nor "
+                                     f"vnetc apply runs it", device.spans.get(prop, device.span))
+    return None
+
+
 @dataclass(slots=True)
 class Rendering:
     files: list[Artifact] = field(default_factory=list)

@@ -38,10 +38,10 @@ import os
 from typing import Any, Callable
 
 from vnetc.compiler.ir import Device, DeviceRef, Host, Site
-from vnetc.compiler.schema import Route
+from vnetc.compiler.schema import KINDS, Route
 from vnetc.compiler.values import format_duration
 
-from . import Artifact, Gap, Rendering, Target
+from . import Artifact, Gap, Rendering, Target, nobody_can
 
 INSTALL_DIR = "etc/netplan"
 FILE_NAME = "90-vnetc.yaml"
@@ -108,7 +108,6 @@ DEVICE_KEYS: dict[str, list[tuple[str, str, Callable[[Any], Any]]]] = {
 }
 
 #: kind -> the property naming the device's lower link (netplan's `link`)
-LOWER = {"vlan": "link", "vxlan": "dev"}
 
 #: (kind, property) netplan 0.106 has no key for -> why (vnetc apply sets it afterwards)
 UNSUPPORTED_PROPS = {
@@ -164,7 +163,9 @@ class _Host:
                                         f"{_APPLY}", "netns")
             return False
         if device.kind in RESIDUAL_KINDS:
-            if device.kind == "macsec" and self._mka(device):
+            error = nobody_can(device, "netplan")
+            if error is not None:
+                self.out.errors.append(error)
                 return False
             reason = RESIDUAL_KINDS[device.kind]
             if device.created_by is not None:
@@ -172,10 +173,10 @@ class _Host:
                           f"which netplan 0.106 cannot create; {_APPLY}")
             self._gap(device, "device", reason)
             return False
-        lower_prop = LOWER.get(device.kind)
-        lower = device.get(lower_prop) if lower_prop else None
+        lower = device.lower
         if lower is not None and lower not in self.native:
-            self._gap(device, "device", f"its lower link '{lower}' is not netplan's; {_APPLY}", lower_prop)
+            self._gap(device, "device", f"its lower link '{lower}' is not netplan's; {_APPLY}",
+                      KINDS[device.kind].lower)
             return False
         if device.kind == "vlan" and device.get("protocol") not in (None, "802.1q"):
             self._gap(device, "device", f"netplan 0.106 vlans have no protocol (this one is "
@@ -187,15 +188,6 @@ class _Host:
                                         f"vnetc apply enslaves it", "master")
             return False
         return True
-
-    def _mka(self, device: Device) -> bool:
-        for prop in ("mka-cak", "mka-cak-file", "mka-ckn"):
-            if device.get(prop) is not None:
-                self.out.errors.append(Gap(device, prop, "MACsec MKA needs wpa_supplicant (macsec_linux driver); "
-                                                         "neither netplan nor vnetc apply runs it",
-                                           device.spans.get(prop, device.span)))
-                return True
-        return False
 
     def _entry(self, device: Device, master: Device | None) -> dict[str, Any]:
         entry: dict[str, Any] = {}
@@ -215,8 +207,8 @@ class _Host:
         for prop, key, fmt in DEVICE_KEYS.get(device.kind, ()):
             if device.get(prop) is not None:
                 entry[key] = fmt(device.get(prop))
-        if device.kind in LOWER and device.get(LOWER[device.kind]) is not None:
-            entry["link"] = device.get(LOWER[device.kind]).name
+        if device.lower is not None:
+            entry["link"] = device.lower.name
         if device.kind in ("bridge", "bond"):
             ports = [d for d in self.host.devices if d.master == device.ref and d.ref in self.native]
             entry["interfaces"] = [d.name for d in ports]

@@ -26,7 +26,7 @@ from vnetc.compiler.ir import Device, DeviceRef, Host, Site
 from vnetc.compiler.schema import Qdisc, Route
 from vnetc.compiler.values import VlanRange, format_duration
 
-from . import Artifact, Gap, Rendering, Target
+from . import Artifact, Gap, Rendering, Target, nobody_can
 from .ini import render as render_ini
 from .ini import section, yes_no
 
@@ -183,10 +183,12 @@ class _Host:
         if device.kind in RESIDUAL_KINDS:
             self._gap(device, "device", RESIDUAL_KINDS[device.kind])
             return
-        if device.kind == "macsec":
-            self._macsec_gaps(device)
-            if self.out.errors and self.out.errors[-1].device is device:
-                return
+        error = nobody_can(device, "networkd")
+        if error is not None:
+            self.out.errors.append(error)
+            return
+        if device.get("send-sci") is not None:
+            self._gap(device, "send-sci", "networkd has no send-sci setting; vnetc apply sets it", "send-sci")
         netdev = self._netdev(device)
         if netdev is not None:
             self.out.files.append(netdev)
@@ -227,16 +229,6 @@ class _Host:
     def _peer(self, device: Device) -> Device | None:
         ref = device.get("peer")
         return self.by_ref.get(ref) if ref is not None else None
-
-    def _macsec_gaps(self, device: Device) -> None:
-        for prop in ("mka-cak", "mka-cak-file", "mka-ckn"):
-            if device.get(prop) is not None:
-                self.out.errors.append(Gap(device, prop, "MACsec MKA needs wpa_supplicant (macsec_linux driver); "
-                                                         "neither networkd nor vnetc apply runs it",
-                                           device.spans.get(prop, device.span)))
-                return
-        if device.get("send-sci") is not None:
-            self._gap(device, "send-sci", "networkd has no send-sci setting; vnetc apply sets it", "send-sci")
 
     # --- .network --------------------------------------------------------------
 
