@@ -127,6 +127,10 @@ class _Host:
         self.host = host
         self.renderer = renderer
         self.by_ref = {d.ref: d for d in host.devices}
+        self.ports_of: dict[DeviceRef, list[Device]] = {}   # master -> its ports, in dependency order
+        for d in host.devices:
+            if d.master is not None:
+                self.ports_of.setdefault(d.master, []).append(d)
         self.out = Rendering()
         self.native: set[DeviceRef] = set()    # the devices netplan creates or configures
 
@@ -210,7 +214,7 @@ class _Host:
         if device.lower is not None:
             entry["link"] = device.lower.name
         if device.kind in ("bridge", "bond"):
-            ports = [d for d in self.host.devices if d.master == device.ref and d.ref in self.native]
+            ports = [d for d in self.ports_of.get(device.ref, ()) if d.ref in self.native]
             entry["interfaces"] = [d.name for d in ports]
             parameters = {key: fmt(device.get(prop)) for prop, key, fmt in PARAMETERS[device.kind]
                           if device.get(prop) not in (None, ())}
