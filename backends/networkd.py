@@ -151,7 +151,10 @@ class _Host:
         self.out = Rendering()
         self.stacked: dict[DeviceRef, list[Device]] = {}
         self.redirected: dict[DeviceRef, Device] = {}
+        self.port_settings: dict[DeviceRef, Any] = {}   # bridge port -> its `port NAME { … }` record
         for device in host.devices:
+            for record in device.get("port") if device.kind == "bridge" else ():
+                self.port_settings[record.name] = record
             lower = device.lower
             if lower is not None and self._managed(device):
                 self.stacked.setdefault(lower, []).append(device)
@@ -267,7 +270,7 @@ class _Host:
         for route in device.route:
             sections.extend(_route_sections(route))
         if master is not None and master.kind == "bridge":
-            sections.extend(_bridge_port_sections(master, device))
+            sections.extend(_bridge_port_sections(self.port_settings.get(device.ref)))
         if device.kind == "bridge" and device.get("vlan-filtering"):
             sections.extend(self._bridge_self_vlans(device))
         if device.kind == "ifb" and device.get("qdisc") is not None:
@@ -308,8 +311,7 @@ def _route_sections(route: Route) -> list:
                               ("Table", route.table)]) for dest in destinations]
 
 
-def _bridge_port_sections(bridge: Device, port: Device) -> list:
-    settings = next((p for p in bridge.get("port") if p.name == port.ref), None)
+def _bridge_port_sections(settings: Any) -> list:
     if settings is None:
         return []
     out = [section("Bridge", [("Cost", settings.cost), ("Priority", settings.priority),
