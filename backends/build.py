@@ -6,6 +6,7 @@ The command line calls :func:`build_plan` and then :func:`output.write` or
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,19 @@ def build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path 
                host: str | None = None, options: dict[str, dict] | None = None) -> BuildPlan:
     """Render every target for every host (or just `host`); `options` holds each target's
     keyword options (e.g. {"netplan": {"renderer": "NetworkManager"}})."""
+    # Rendering makes many small objects and no cycles that matter, while the whole IR is alive:
+    # the cyclic collector would only rescan it (as for compiling: vnetc.compiler._compile).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build_plan(site, targets, out_dir, root, host, options)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path | None,
+                host: str | None, options: dict[str, dict] | None) -> BuildPlan:
     result = BuildPlan()
     hosts = [h for h in site.hosts if host is None or h.name == host]
     for name in targets:
@@ -40,15 +54,19 @@ def build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path 
             artifacts = list(rendering.files)
             if target.residual_files:
                 artifacts += residual_artifacts(target, site, h, rendering.residual, rendering.service)
+            directories: dict[str, Path] = {}   # install_dir -> where its files go (one Path per directory)
             for artifact in artifacts:
-                if root is not None:
-                    directory = root / artifact.install_dir
-                    if h.name is not None and len(hosts) > 1:
-                        directory = root / h.name / artifact.install_dir
-                else:
-                    directory = (out_dir or Path("out")) / name
-                    if h.name is not None:
-                        directory = directory / h.name
+                directory = directories.get(artifact.install_dir)
+                if directory is None:
+                    if root is not None:
+                        directory = root / artifact.install_dir
+                        if h.name is not None and len(hosts) > 1:
+                            directory = root / h.name / artifact.install_dir
+                    else:
+                        directory = (out_dir or Path("out")) / name
+                        if h.name is not None:
+                            directory = directory / h.name
+                    directories[artifact.install_dir] = directory
                 plan.add(directory, artifact)
                 result.files += 1
         result.plans.append(plan)

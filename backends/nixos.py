@@ -29,6 +29,7 @@ with stub arguments (tests/backends/test_nixos.py).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -208,6 +209,8 @@ def render_ini(sections: list[Section]) -> str:
 
 def nix_string(value: str) -> str:
     """A double-quoted Nix string (escapes: \\ " \\n \\r \\t and ${ as \\${)."""
+    if not _NIX_SPECIAL.search(value):
+        return f'"{value}"'     # most values: nothing to escape
     out = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
     out = out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     return f'"{out}"'
@@ -215,9 +218,9 @@ def nix_string(value: str) -> str:
 
 def nix_indented(value: str, indent: int) -> str | None:
     """A multi-line value as a Nix indented string ('' ... ''), if it can be one exactly; else None."""
-    lines = value.split("\n")
-    if len(lines) < 3 or not value.endswith("\n") or "\t" in value or "\r" in value:
+    if value.count("\n") < 2 or not value.endswith("\n") or "\t" in value or "\r" in value:
         return None
+    lines = value.split("\n")
     body = lines[:-1]
     if any(not line.strip() for line in body) or body[0].startswith(" "):
         return None  # blank lines or an indented first line would change what Nix strips
@@ -226,22 +229,24 @@ def nix_indented(value: str, indent: int) -> str | None:
     return "''\n" + "".join(f"{pad}{line}\n" for line in esc) + "  " * indent + "''"
 
 
+_NIX_SPECIAL = re.compile(r'[\\"\n\r\t]|\$\{')
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
 _KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
 
 
+@functools.lru_cache(maxsize=4096)   # attribute names repeat in every unit
 def nix_name(name: str) -> str:
     return name if _IDENT.fullmatch(name) and name not in _KEYWORDS else nix_string(name)
 
 
 def nix_value(value: Any, indent: int) -> str:
-    pad = "  " * indent
+    if isinstance(value, str):
+        return nix_indented(value, indent) or nix_string(value)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if isinstance(value, str):
-        return nix_indented(value, indent) or nix_string(value)
+    pad = "  " * indent
     if isinstance(value, list):
         if not value:
             return "[ ]"
@@ -316,16 +321,24 @@ def unit_attrs(kind: str, sections: list[Section]) -> dict[str, Any]:
             attrs.setdefault(options[name], {}).update(_collect(ok))
     if extra:
         attrs["extraConfig"] = render_ini(extra)
-    return _ordered(attrs, options, lists, kind)
+    return _ordered(attrs, kind)
 
 
-def _ordered(attrs: dict[str, Any], options: dict[str, str], lists: dict[str, str], kind: str) -> dict[str, Any]:
-    """Attributes in the order of the sections they come from (deterministic, readable)."""
+def _attribute_order(options: dict[str, str], lists: dict[str, str], kind: str) -> dict[str, int]:
+    """The order of a unit's attributes: that of the sections they come from (deterministic, readable)."""
     order = list(options.values())
     if kind == "network":
         order = order[:3] + list(NETWORK_KEY_LISTS.values()) + order[3:]
     order += list(lists.values()) + ["extraConfig"]
-    return {k: attrs[k] for k in sorted(attrs, key=order.index)}
+    return {name: i for i, name in reversed(list(enumerate(order)))}   # a name listed twice: its first place
+
+
+_ATTRIBUTE_ORDER = {"netdev": _attribute_order(NETDEV_OPTIONS, NETDEV_LISTS, "netdev"),
+                    "network": _attribute_order(NETWORK_OPTIONS, NETWORK_LISTS, "network")}
+
+
+def _ordered(attrs: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: attrs[k] for k in sorted(attrs, key=_ATTRIBUTE_ORDER[kind].__getitem__)}
 
 
 # --------------------------------------------------------------------------

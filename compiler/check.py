@@ -88,6 +88,8 @@ class _HostDraft:
     span: Span | None
     netns: dict[str, Span] = field(default_factory=dict)
     devices: list[Draft] = field(default_factory=list)
+    #: device -> the devices that must exist before it (_dependencies), once references are resolved
+    dependencies: dict[Draft, list[tuple[Draft, Span]]] | None = None
 
 
 # --- 1. structure -------------------------------------------------------------------
@@ -264,20 +266,37 @@ class Checker:
         return block
 
     def _prop(self, stmt: Stmt, prop: Prop, block: Block, first: dict[str, Span], owner: str) -> None:
-        head = stmt.head
+        words = stmt.words
+        head = words[0]
         if stmt.block is not None:
             self.out.error(f"'{prop.name}' takes no block", stmt.open_span)
             return
-        values = stmt.words[1:]
-        if not values:
+        if len(words) == 1:
             self.out.error(f"'{prop.name}' needs a value", head.span,
                            hint=f"expected {prop.type.describe}")
             return
-        if prop.name in first and not prop.repeat:
-            self.out.error(f"'{prop.name}' is given twice", head.span,
-                           notes=[f"first given at {first[prop.name]}"])
+        name = prop.name
+        if name in first:
+            if not prop.repeat:
+                self.out.error(f"'{name}' is given twice", head.span, notes=[f"first given at {first[name]}"])
+                return
+        else:
+            first[name] = head.span
+        if len(words) == 2 and not prop.multiword:   # one value: most properties (the hot path of checking)
+            word = words[1]
+            try:
+                val = Val(prop.type.parse(word.text), word.span)
+            except BadValue as exc:
+                self._bad(exc, word)
+                if prop.many or prop.repeat:
+                    block.props.setdefault(name, [])
+                return
+            if prop.many or prop.repeat:
+                block.props.setdefault(name, []).append(val)
+            else:
+                block.props[name] = val
             return
-        first.setdefault(prop.name, head.span)
+        values = words[1:]
         if prop.multiword:
             try:
                 value = prop.type.parse_words([w.text for w in values])  # type: ignore[attr-defined]
@@ -350,8 +369,11 @@ class Checker:
         existing.append(child)
 
     def _required(self, block: Block, table: dict[str, Prop | Section], owner: str, span: Span) -> None:
-        for name, spec in table.items():
-            if spec.required and name not in block.given:
+        found = _REQUIRED.get(id(table))
+        if found is None:
+            found = _REQUIRED[id(table)] = (table, tuple(name for name, spec in table.items() if spec.required))
+        for name in found[1]:
+            if name not in block.given:
                 self.out.error(f"{owner} needs '{name}'", span, hint=f"add '{name} …' to its block")
 
     # --- 3. per host: names, references, masters, cycles ----------------------------------
@@ -420,11 +442,7 @@ class Checker:
 
     def _references(self, draft: Draft) -> None:
         lower = draft.kind.lower
-        for prop_name, spec in props_of(draft.kind).items():
-            if isinstance(spec, Section):
-                continue
-            if not spec.ref or prop_name == "master":
-                continue
+        for prop_name in _reference_props(draft.kind):
             found = draft.body.props.get(prop_name)
             if found is None:
                 continue
@@ -490,47 +508,51 @@ class Checker:
         above itself: upper -> lower link, master -> port) and what must exist first (the
         creation order: device -> lower link, port -> master, peer -> its creator, IFB ->
         the devices it takes ingress from, failover -> its slaves)."""
-        stacking: dict[int, list[tuple[Draft, Span]]] = {}
+        stacking: dict[Draft, list[tuple[Draft, Span]]] = {}
         for draft in host.devices:
             lower = draft.kind.lower
             if lower and draft.refs.get(lower):
-                stacking.setdefault(id(draft), []).append(draft.refs[lower])
+                stacking.setdefault(draft, []).append(draft.refs[lower])
             if draft.master is not None:
-                stacking.setdefault(id(draft.master), []).append((draft, draft.master_span))
-        reported: set[int] = set()
+                stacking.setdefault(draft.master, []).append((draft, draft.master_span))
+        reported: set[Draft] = set()
         self._report_cycles(host.devices, stacking, reported, "devices stacked in a cycle",
                             "a device cannot be below itself (through link, dev, master or ports)")
-        self._report_cycles(host.devices, _dependencies(host.devices), reported,
+        host.dependencies = _dependencies(host.devices)
+        self._report_cycles(host.devices, host.dependencies, reported,
                             "devices that each need the other to exist first",
                             "redirect-ingress, primary and standby must not lead back to the device")
 
-    def _report_cycles(self, drafts: list[Draft], edges: dict[int, list[tuple[Draft, Span]]],
-                       reported: set[int], message: str, hint: str) -> None:
-        WHITE, GREY, BLACK = 0, 1, 2
-        colour: dict[int, int] = {}
+    def _report_cycles(self, drafts: list[Draft], edges: dict[Draft, list[tuple[Draft, Span]]],
+                       reported: set[Draft], message: str, hint: str) -> None:
+        GREY, BLACK = 1, 2   # (unvisited: not in colour)
+        colour: dict[Draft, int] = {}
         for start in drafts:
-            if colour.get(id(start), WHITE) != WHITE:
+            if start in colour:
+                continue
+            if not edges.get(start):    # most devices: nothing below, or nothing that must exist first
+                colour[start] = BLACK
                 continue
             stack: list[tuple[Draft, int]] = [(start, 0)]
             path: list[Draft] = [start]
-            colour[id(start)] = GREY
+            colour[start] = GREY
             while stack:
                 node, i = stack[-1]
-                out = edges.get(id(node), [])
+                out = edges.get(node, ())
                 if i < len(out):
                     stack[-1] = (node, i + 1)
                     nxt, span = out[i]
-                    state = colour.get(id(nxt), WHITE)
-                    if state == WHITE:
-                        colour[id(nxt)] = GREY
+                    state = colour.get(nxt)
+                    if state is None:
+                        colour[nxt] = GREY
                         stack.append((nxt, 0))
                         path.append(nxt)
-                    elif state == GREY and not reported.intersection(id(d) for d in path[path.index(nxt):]):
+                    elif state == GREY and not reported.intersection(path[path.index(nxt):]):
                         loop = path[path.index(nxt):] + [nxt]
-                        reported.update(id(d) for d in loop)
+                        reported.update(loop)
                         self.out.error(f"{message}: {' → '.join(d.name for d in loop)}", span, hint=hint)
                 else:
-                    colour[id(node)] = BLACK
+                    colour[node] = BLACK
                     stack.pop()
                     path.pop()
 
@@ -614,7 +636,7 @@ class Checker:
     # --- 4. the IR ------------------------------------------------------------------
 
     def _host_ir(self, host: _HostDraft) -> Host:
-        order = _dependency_order(host.devices)
+        order = _dependency_order(host.devices, host.dependencies or _dependencies(host.devices))
         devices = tuple(self._device_ir(d) for d in order)
         by_netns: dict[str | None, list[Device]] = {None: [], **{name: [] for name in host.netns}}
         for device in devices:
@@ -678,9 +700,9 @@ def _record(block: Block, spec: Section, draft: Draft) -> Any:
     return RECORD_CLASSES[spec.name](span=block.span, spans=MappingProxyType(spans), **values)
 
 
-def _dependencies(drafts: list[Draft]) -> dict[int, list[tuple[Draft, Span]]]:
+def _dependencies(drafts: list[Draft]) -> dict[Draft, list[tuple[Draft, Span]]]:
     """device -> the devices that must exist before it, with the span that says so."""
-    edges: dict[int, list[tuple[Draft, Span]]] = {}
+    edges: dict[Draft, list[tuple[Draft, Span]]] = {}
     for d in drafts:
         deps: list[tuple[Draft, Span]] = []
         lower = d.kind.lower
@@ -693,19 +715,18 @@ def _dependencies(drafts: list[Draft]) -> dict[int, list[tuple[Draft, Span]]]:
         deps.extend(d.refs.get("redirect-ingress", []))
         if d.kind.name == "failover":
             deps.extend(d.refs[key] for key in ("primary", "standby") if d.refs.get(key))
-        edges[id(d)] = [(dep, span) for dep, span in deps if dep is not d]
+        edges[d] = [(dep, span) for dep, span in deps if dep is not d]
     return edges
 
 
-def _dependency_order(drafts: list[Draft]) -> list[Draft]:
+def _dependency_order(drafts: list[Draft], edges: dict[Draft, list[tuple[Draft, Span]]]) -> list[Draft]:
     """Kahn's algorithm on _dependencies, ties broken by declaration order (the checker
     has refused every cycle before this runs)."""
     by_index = {d.index: d for d in drafts}
-    edges = _dependencies(drafts)
     waiting: dict[int, int] = {}
     users: dict[int, list[int]] = {}
     for d in drafts:
-        deps = {dep.index for dep, _ in edges[id(d)]}
+        deps = {dep.index for dep, _ in edges[d]}
         waiting[d.index] = len(deps)
         for dep in deps:
             users.setdefault(dep, []).append(d.index)
@@ -722,6 +743,21 @@ def _dependency_order(drafts: list[Draft]) -> list[Draft]:
     if len(order) != len(drafts):  # pragma: no cover - a checker bug, not a user error
         raise AssertionError("dependency cycle survived the cycle check")
     return order
+
+
+#: id of a property table -> (the table, kept so that its id stays its own; its required properties)
+_REQUIRED: dict[int, tuple[dict, tuple[str, ...]]] = {}
+_REFERENCE_PROPS: dict[str, tuple[str, ...]] = {}
+
+
+def _reference_props(kind: Kind) -> tuple[str, ...]:
+    """The properties of a kind that name devices (but `master`, resolved by _masters), in schema order."""
+    found = _REFERENCE_PROPS.get(kind.name)
+    if found is None:
+        found = _REFERENCE_PROPS[kind.name] = tuple(
+            name for name, spec in props_of(kind).items()
+            if not isinstance(spec, Section) and spec.ref and name != "master")
+    return found
 
 
 def _ns_text(netns: str | None) -> str:

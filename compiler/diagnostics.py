@@ -110,18 +110,34 @@ SECRET_PROPERTIES = frozenset({"key", "mka-cak"})
 _SECRET_VALUE = re.compile(r"(?<![\w-])(" + "|".join(sorted(SECRET_PROPERTIES)) + r")([ \t]+)([^\s;#}]+)")
 
 
+#: A key may also stand elsewhere (`let k = …`, a string): any run of 32 hex digits or more
+#: (a 16-byte key and longer) is masked too.
+_LONG_HEX = re.compile(r"(?<![0-9A-Za-z])(?:0[xX])?[0-9a-fA-F]{32,}(?![0-9A-Za-z])")
+
+
 def mask_secrets(line: str) -> str:
     """The line with every secret value replaced by as many '*' (so carets still line up)."""
-    return _SECRET_VALUE.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)), line)
+    line = _SECRET_VALUE.sub(lambda m: m.group(1) + m.group(2) + "*" * len(m.group(3)), line)
+    return _LONG_HEX.sub(lambda m: "*" * len(m.group()), line)
+
+
+#: The most characters of a source line shown: a longer line is cut around the span ('…').
+EXCERPT_WIDTH = 120
 
 
 def _excerpt(span: Span) -> list[str]:
-    text = mask_secrets(span.source.line(span.line).rstrip("\r"))
+    text = mask_secrets(span.source.line(span.line).rstrip("\r"))   # masked whole, then cut
+    start = span.col - 1
+    left, right = 0, len(text)
+    if len(text) > EXCERPT_WIDTH:
+        left = max(0, min(start - EXCERPT_WIDTH // 4, len(text) - EXCERPT_WIDTH))
+        right = left + EXCERPT_WIDTH
+    shown = ("…" if left else "") + text[left:right] + ("…" if right < len(text) else "")
     # Keep tabs so that the caret lines up under the word in any editor.
-    lead = "".join("\t" if ch == "\t" else " " for ch in text[: span.col - 1])
-    width = max(1, min(span.end_col, len(text) + 1) - span.col)
+    lead = (" " if left else "") + "".join("\t" if ch == "\t" else " " for ch in text[left:start])
+    width = max(1, min(span.end_col - 1, right) - start)
     number = f"{span.line:>5}"
-    return [f"{number} | {text}", f"{' ' * len(number)} | {lead}{'^' * width}"]
+    return [f"{number} | {shown}", f"{' ' * len(number)} | {lead}{'^' * width}"]
 
 
 class CompileError(Exception):

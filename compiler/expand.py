@@ -4,26 +4,29 @@ The result is a tree of :class:`Stmt` whose words are final text, each with the
 span of the source word it came from (and, inside loops, the loop variables in
 force). Expansion knows no kinds or properties; that is the checker's work.
 
-Limits (stated in docs/language.md): 1,000,000 loop iterations in all, include
-chains 32 deep, words 4,096 characters after interpolation, files 16 MiB.
+Limits (stated in docs/language.md): 1,000,000 loop iterations in all, 200,000
+statements after expansion, include chains 32 deep, words 4,096 characters after
+interpolation, 256 tokens in one ${…}, 4 MiB of input (all files together).
 """
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import stat
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from .diagnostics import Collector, CompileError, Source, Span, did_you_mean
-from .parser import RawFile, RawStatement, Tok, parse, span_of
+from .parser import RawBlock, RawFile, RawStatement, Tok, parse, span_of
 from .values import MAX_DIGITS, BadValue, parse_int
 
 MAX_ITERATIONS = 1_000_000
 MAX_INCLUDE_DEPTH = 32
 MAX_WORD = 4096
-MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_FILE_BYTES = 4 * 1024 * 1024    # all files of one compile together
+MAX_STATEMENTS = 200_000            # after expansion: what check, the IR and the targets work through
+MAX_EXPRESSION_TOKENS = 256         # in one ${…}: its compiled tree (and evaluation) recurses
 MAX_MAGNITUDE = 2**63
 MAX_EXPRESSION_DEPTH = 64
 MAX_BLOCK_DEPTH = 64  # across included files too (parser.MAX_DEPTH counts within one file)
@@ -31,6 +34,7 @@ MAX_BLOCK_DEPTH = 64  # across included files too (parser.MAX_DEPTH counts withi
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DOLLAR_NAME = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+_DIRECTIVES = frozenset({"include", "let", "for"})
 
 
 class Word(NamedTuple):
@@ -40,8 +44,7 @@ class Word(NamedTuple):
     exact: bool = True   # the text is the source text character for character (no ${…}, no escapes)
 
 
-@dataclass(frozen=True, slots=True)
-class Stmt:
+class Stmt(NamedTuple):
     words: tuple[Word, ...]
     block: tuple[Stmt, ...] | None
     open_span: Span | None = None  # the block's '{'
@@ -56,12 +59,26 @@ class Stmt:
 
 
 class _Binding:
-    __slots__ = ("value", "span", "loop")
+    __slots__ = ("value", "span", "loop", "number")
 
-    def __init__(self, value: str | None, span: Span, loop: bool):
+    def __init__(self, value: str | None, span: Span, loop: bool, number: int | None = None):
         self.value = value
         self.span = span
         self.loop = loop
+        self.number = number    # the value as a number, once arithmetic has needed it
+
+    def as_number(self, name: str, at: int) -> int:
+        """The value in arithmetic (`at`: where the name stands in the ${…})."""
+        if self.number is None:
+            value = self.value
+            if value is None:
+                raise _Reported()   # its definition failed and was reported
+            try:
+                self.number = parse_int(value.strip()) if not value.startswith("-") else -parse_int(value[1:])
+            except BadValue:
+                raise BadValue(f"'{name}' is '{value}', not a number, so it cannot be used in arithmetic",
+                               offset=at, length=len(name)) from None
+        return self.number
 
 
 class _Scope:
@@ -94,8 +111,9 @@ class NotUTF8(CompileError):
     """A file that is not UTF-8: the diagnostic points at the first bad byte."""
 
 
-def read_source(path: str, included_from: Span | None = None) -> Source:
-    """Read a file as UTF-8; OSError becomes BadValue, bad bytes NotUTF8 (a positioned error)."""
+def read_source(path: str, included_from: Span | None = None, limit: int = MAX_FILE_BYTES) -> Source:
+    """Read a file as UTF-8; OSError becomes BadValue, bad bytes NotUTF8 (a positioned error).
+    At most `limit` bytes are read (what is left of MAX_FILE_BYTES, for an included file)."""
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
@@ -103,9 +121,10 @@ def read_source(path: str, included_from: Span | None = None) -> Source:
         if not stat.S_ISREG(info.st_mode):
             raise BadValue(f"'{path}' is not a regular file", "vnetc reads .vnet files, not devices or pipes")
         with open(path, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)  # never more, whatever stat said
-        if len(data) > MAX_FILE_BYTES:
-            raise BadValue(f"'{path}' is larger than {MAX_FILE_BYTES // 2**20} MiB, the most vnetc reads")
+            data = handle.read(limit + 1)  # never more, whatever stat said
+        if len(data) > limit:
+            raise BadValue(f"'{path}' is too large: vnetc reads at most {MAX_FILE_BYTES // 2**20} MiB, "
+                           f"all included files together")
     except OSError as exc:
         raise BadValue(f"cannot read '{path}': {exc.strerror or exc}") from None
     try:
@@ -128,9 +147,12 @@ class Expander:
     def __init__(self) -> None:
         self.out = Collector()
         self.iterations = 0
+        self.statements = 0
+        self.input_bytes = 0
         self.include_stack: list[str] = []
         self.files: list[str] = []
         self.templates: dict[str, _Template] = {}
+        self._defining: dict[int, tuple[RawBlock, bool]] = {}   # id -> (the block, kept alive; _defines)
 
     # --- entry points -----------------------------------------------------
 
@@ -138,6 +160,7 @@ class Expander:
         self.include_stack.append(os.path.realpath(raw.source.path))
         self.files.append(raw.source.path)
         self.depth = 0
+        self.input_bytes = len(raw.source.text.encode("utf-8"))
         result = self._block(raw.source, raw.statements, _Scope())
         self.include_stack.pop()
         return result
@@ -145,24 +168,34 @@ class Expander:
     # --- statements -------------------------------------------------------
 
     def _block(self, source: Source, statements: tuple[RawStatement, ...], scope: _Scope) -> tuple[Stmt, ...]:
+        # The hot loop of expansion (once per statement): tuples are made with tuple.__new__
+        # (a NamedTuple's own constructor is a Python function), and a word without '$' or
+        # quotes is taken as it is, without a call.
+        new = tuple.__new__
+        bindings = scope.bindings
         out: list[Stmt] = []
+        made = 0    # statements made here (MAX_STATEMENTS); `out` also holds those of loops and includes
         for statement in statements:
             head = statement.words[0]
-            if head.type == "WORD":
+            if head.type == "WORD" and head.value in _DIRECTIVES:
                 if head.value == "include":
                     out.extend(self._include(source, statement, scope))
-                    continue
-                if head.value == "let":
+                elif head.value == "let":
                     self._let(source, statement, scope)
-                    continue
-                if head.value == "for":
+                else:
                     out.extend(self._for(source, statement, scope))
-                    continue
+                continue
             words = []
             for token in statement.words:
-                word = self._word(source, token, scope)
-                if word is None:
-                    break
+                raw = token.value
+                if token.type == "WORD" and "$" not in raw:
+                    column = token.column
+                    word = new(Word, (raw, new(Span, (source, token.line, column, column + len(raw), bindings)),
+                                      False, True))
+                else:
+                    word = self._word(source, token, scope)
+                    if word is None:
+                        break
                 words.append(word)
             else:
                 words = tuple(words)  # type: ignore[assignment]
@@ -172,16 +205,32 @@ class Expander:
             open_span = None
             if statement.block is not None:
                 brace = statement.block.open
-                open_span = Span(source, brace.line, brace.column, brace.column + 1, scope.bindings)
+                open_span = new(Span, (source, brace.line, brace.column, brace.column + 1, bindings))
                 if self.depth >= MAX_BLOCK_DEPTH:
                     self.out.error(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep (counting included files)",
                                    open_span)
                     continue
                 self.depth += 1
-                block = self._block(source, statement.block.statements, _Scope(scope, scope.bindings))
+                inner = _Scope(scope, bindings) if self._defines(statement.block) else scope
+                block = self._block(source, statement.block.statements, inner)
                 self.depth -= 1
-            out.append(Stmt(words, block, open_span))  # type: ignore[arg-type]
+            out.append(new(Stmt, (words, block, open_span)))
+            made += 1
+        self.statements += made
+        if made and self.statements > MAX_STATEMENTS:
+            self.out.error(f"the site expands to more than {MAX_STATEMENTS:,} statements here; the limit is "
+                           f"{MAX_STATEMENTS:,}", out[-1].words[0].span)
+            raise _TooMany()
         return tuple(out)
+
+    def _defines(self, block: RawBlock) -> bool:
+        """Whether the block can define names (a `let`, or an `include` whose `let`s are the block's),
+        and so needs a scope of its own: most blocks (a device's properties) use their parent's."""
+        found = self._defining.get(id(block))
+        if found is None:
+            found = self._defining[id(block)] = (block, any(
+                s.words[0].type == "WORD" and s.words[0].value in ("let", "include") for s in block.statements))
+        return found[1]
 
     def _span(self, source: Source, token: Tok, scope: _Scope) -> Span:
         column = token.column
@@ -218,7 +267,7 @@ class Expander:
             self.out.error(f"includes are nested more than {MAX_INCLUDE_DEPTH} deep", target.span)
             return ()
         try:
-            included = read_source(path, included_from=target.span)
+            included = read_source(path, included_from=target.span, limit=MAX_FILE_BYTES - self.input_bytes)
         except BadValue as exc:
             self.out.error(exc.message, target.span, exc.hint)
             return ()
@@ -230,6 +279,7 @@ class Expander:
         except CompileError as exc:
             self.out.items.extend(exc.diagnostics)
             return ()
+        self.input_bytes += len(included.text.encode("utf-8"))
         self.include_stack.append(real)
         self.files.append(path)
         # Textual inclusion: the file's `let`s are visible after the include.
@@ -296,12 +346,17 @@ class Expander:
             self.out.error(f"this loop would bring the iterations of all loops to "
                            f"{self.iterations + count:,}; the limit is {MAX_ITERATIONS:,}", bounds.span)
             return ()
+        made = count * sum(1 for st in statement.block.statements if st.words[0].value not in _DIRECTIVES)
+        if self.statements + made > MAX_STATEMENTS:   # known now: refuse before expanding any of it
+            self.out.error(f"this loop would bring the statements of the site to {self.statements + made:,} "
+                           f"or more; the limit is {MAX_STATEMENTS:,}", bounds.span)
+            raise _TooMany()
         self.iterations += count
         out: list[Stmt] = []
         name = words[1].value
         for value in range(low, high + 1):
             inner = _Scope(scope, scope.bindings + ((name, str(value)),))
-            inner.names[name] = _Binding(str(value), var_span, loop=True)
+            inner.names[name] = _Binding(str(value), var_span, loop=True, number=value)
             if self.depth >= MAX_BLOCK_DEPTH:
                 self.out.error(f"blocks are nested more than {MAX_BLOCK_DEPTH} deep (counting included files)",
                                span_of(source, statement.block.open).with_bindings(scope.bindings))
@@ -321,7 +376,7 @@ class Expander:
         span = Span(source, token.line, column, column + len(raw), scope.bindings)
         quoted = token.type == "STRING"
         if not quoted and "$" not in raw:
-            return Word(raw, span)
+            return Word(raw, span)   # (_block takes such words itself; _include, _let, _for come here)
         template = self.templates.get(raw)
         if template is None:
             template = self.templates[raw] = _template(raw, quoted)
@@ -353,7 +408,7 @@ class Expander:
                 return binding.value
             return self._lookup(hole.name, span.at(hole.name_offset, len(hole.name)), scope)
         try:
-            return str(_evaluate(hole.expr, hole, span, scope, self))
+            return str(hole.expr(scope, hole, span, self))
         except _Reported:
             return None
         except BadValue as exc:
@@ -378,7 +433,7 @@ class _Hole(NamedTuple):
     length: int             # of the whole '${…}'
     name: str | None        # a plain name: its text is substituted as it is
     name_offset: int
-    expr: Any               # else the compiled arithmetic (see _ExpressionParser)
+    expr: Any               # else the compiled arithmetic: expr(scope, hole, span, expander) -> int
 
 
 class _Template(NamedTuple):
@@ -429,7 +484,7 @@ def _hole(expr: str, offset: int, length: int, errors: list) -> _Hole:
     if _NAME.fullmatch(stripped):
         return _Hole(offset, length, stripped, offset + 2 + expr.index(stripped), None)
     try:
-        compiled = _ExpressionParser(expr).parse()
+        compiled = _compile(_ExpressionParser(expr).parse())
     except BadValue as exc:
         at, size = (offset + 2 + exc.offset, exc.length) if exc.length else (offset, length)
         errors.append((exc.message, at, size, exc.hint))
@@ -459,6 +514,10 @@ class _ExpressionParser:
                     raise BadValue(f"unexpected '{op}' in ${{…}}", "only + - * / % and parentheses are allowed",
                                    offset=start, length=1)
                 self.tokens.append(("op", op, start))
+        if len(self.tokens) > MAX_EXPRESSION_TOKENS:
+            at = self.tokens[MAX_EXPRESSION_TOKENS][2]
+            raise BadValue(f"the expression has {len(self.tokens):,} numbers, names and operators; at most "
+                           f"{MAX_EXPRESSION_TOKENS} are accepted", offset=at, length=len(text) - at)
         self.pos = 0
         self.depth = 0
         self.text = text
@@ -528,42 +587,44 @@ class _ExpressionParser:
         raise BadValue(f"unexpected '{tok}' in ${{…}}", offset=at, length=1)
 
 
-def _evaluate(tree: tuple, hole: _Hole, span: Span, scope: _Scope, expander: Expander) -> int:
+def _compile(tree: tuple) -> Callable[[_Scope, _Hole, Span, Expander], int]:
+    """The tree of _ExpressionParser as nested closures, called with (scope, hole, span,
+    expander) for each value of the loop variables: a few times faster than walking the
+    tree each time. Every operation but negation checks the magnitude of its result."""
     kind = tree[0]
     if kind == "num":
-        return tree[1]
+        number = tree[1]
+        return lambda scope, hole, span, expander: number
     if kind == "name":
-        name, at = tree[1], tree[2]
-        binding = scope.get(name)
-        value = binding.value if binding is not None else \
-            expander._lookup(name, span.at(hole.offset + 2 + at, len(name)), scope)
-        if value is None:
-            raise _Reported()
-        try:
-            return parse_int(value.strip()) if not value.startswith("-") else -parse_int(value[1:])
-        except BadValue:
-            raise BadValue(f"'{name}' is '{value}', not a number, so it cannot be used in arithmetic",
-                           offset=at, length=len(name)) from None
+        name, name_at = tree[1], tree[2]
+
+        def lookup(scope: _Scope, hole: _Hole, span: Span, expander: Expander) -> int:
+            binding = scope.get(name)
+            if binding is None:
+                expander._lookup(name, span.at(hole.offset + 2 + name_at, len(name)), scope)  # reports it
+                raise _Reported()
+            return binding.as_number(name, name_at)
+        return lookup
     if kind == "neg":
-        return -_evaluate(tree[1], hole, span, scope, expander)
-    left = _evaluate(tree[1], hole, span, scope, expander)
-    right = _evaluate(tree[2], hole, span, scope, expander)
-    at = tree[3]
-    if kind == "+":
-        value = left + right
-    elif kind == "-":
-        value = left - right
-    elif kind == "*":
-        value = left * right
-    elif right == 0:
-        raise BadValue("division by zero in ${…}", offset=at, length=1)
-    elif kind == "/":
-        value = left // right
-    else:
-        value = left % right
-    if abs(value) >= MAX_MAGNITUDE:
-        raise BadValue("arithmetic result is out of range (beyond ±2^63)", offset=at, length=1)
-    return value
+        operand = _compile(tree[1])
+        return lambda scope, hole, span, expander: -operand(scope, hole, span, expander)
+    left, right, at = _compile(tree[1]), _compile(tree[2]), tree[3]
+    operation = _OPERATIONS[kind]
+    divides = kind in ("/", "%")
+
+    def apply(scope: _Scope, hole: _Hole, span: Span, expander: Expander) -> int:
+        a = left(scope, hole, span, expander)
+        b = right(scope, hole, span, expander)
+        if divides and b == 0:
+            raise BadValue("division by zero in ${…}", offset=at, length=1)
+        value = operation(a, b)
+        if abs(value) >= MAX_MAGNITUDE:
+            raise BadValue("arithmetic result is out of range (beyond ±2^63)", offset=at, length=1)
+        return value
+    return apply
+
+
+_OPERATIONS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.floordiv, "%": operator.mod}
 
 
 class _Reported(BadValue):
@@ -576,5 +637,12 @@ class _Reported(BadValue):
 def expand(raw: RawFile) -> tuple[tuple[Stmt, ...], list[str], Collector]:
     """Expand one parsed file; returns the statements, the files read and the diagnostics."""
     expander = Expander()
-    statements = expander.expand_file(raw)
+    try:
+        statements = expander.expand_file(raw)
+    except _TooMany:        # reported; nothing after it is worth expanding
+        statements = ()
     return statements, expander.files, expander.out
+
+
+class _TooMany(Exception):
+    """The expansion went beyond MAX_STATEMENTS (reported where it did)."""

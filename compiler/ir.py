@@ -43,10 +43,15 @@ class _Frozen:
     one ``exec`` (dataclasses would take a tenth of a second of every start-up
     for the thirty classes). ``span`` and ``spans`` are not fields: they take no
     part in equality or repr.
+
+    The generated ``__init__`` is kept short, because compiling it is paid at every
+    start-up: its keyword defaults are set afterwards (``__kwdefaults__``) and one
+    call, :func:`_fill`, stores the values in the slots.
     """
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
+    _init_order: ClassVar[tuple[str, ...]] = ()   # the generated __init__'s arguments: _fields, span, spans
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen")
@@ -145,19 +150,23 @@ def _fields_of(props: dict[str, Prop | Section]) -> list[tuple[str, Any]]:
     return out
 
 
+def _fill(record: _Frozen, values: tuple) -> None:
+    """Store the arguments of a generated __init__ (in the order of ``_init_order``) in the slots."""
+    for name, value in zip(record._init_order, values):
+        object.__setattr__(record, name, value)
+
+
 def _class_source(name: str, base: str, tag: str, tag_value: str, fields: list[tuple[str, Any]],
                   own: list[str], defaults: dict[str, Any]) -> str:
-    params = ", ".join(f"{f}=_D[{name!r}][{f!r}]" for f, _ in fields)
-    body = "".join(f"        _set(self, {f!r}, {f})\n" for f, _ in fields)
-    defaults[name] = dict(fields)
+    params = ", ".join([f for f, _ in fields] + ["span", "spans"])
+    defaults[name] = {**dict(fields), "span": None, "spans": _NO_SPANS}
     return (f"class {name}({base}):\n"
             f"    __slots__ = {tuple(own)!r}\n"
             f"    {tag} = {tag_value!r}\n"
             f"    _fields = {tuple(f for f, _ in fields)!r}\n"
-            f"    def __init__(self, *, {params}, span=None, spans=_NO_SPANS):\n"
-            f"{body}"
-            f"        _set(self, 'span', span)\n"
-            f"        _set(self, 'spans', spans)\n")
+            f"    _init_order = _fields + ('span', 'spans')\n"
+            f"    def __init__(self, *, {params}):\n"
+            f"        _fill(self, ({params},))\n")
 
 
 def _generate() -> tuple[dict[str, type[Device]], dict[str, type[Record]]]:
@@ -185,9 +194,10 @@ def _generate() -> tuple[dict[str, type[Device]], dict[str, type[Record]]]:
         kinds[kind] = name
         sources.append(_class_source(name, "Device", "kind", kind, _DEVICE_FIELDS + own,
                                      ["span", "spans", *(f for f, _ in _DEVICE_FIELDS + own)], defaults))
-    namespace: dict[str, Any] = {"Device": Device, "Record": Record, "_NO_SPANS": _NO_SPANS, "_D": defaults,
-                                 "_set": object.__setattr__, "__name__": __name__}
+    namespace: dict[str, Any] = {"Device": Device, "Record": Record, "_fill": _fill, "__name__": __name__}
     exec(compile("\n".join(sources), "<vnetc.compiler.ir: generated from the schema>", "exec"), namespace)
+    for name, kwdefaults in defaults.items():
+        namespace[name].__init__.__kwdefaults__ = kwdefaults
     return ({kind: namespace[name] for kind, name in kinds.items()},
             {section: namespace[name] for section, name in records.items()})
 

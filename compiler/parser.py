@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, NamedTuple
 
 from .diagnostics import Collector, CompileError, Source, Span
@@ -31,6 +30,9 @@ if TYPE_CHECKING:  # lark is imported only to explain a syntax error
 
 #: Blocks nested deeper than this are refused (the later phases recurse).
 MAX_DEPTH = 64
+#: Lines and ';' in one file (each ends at most one statement, and one more may end at a '}'):
+#: a bound on the statements read before any of them is, so on the parser's time and memory.
+MAX_LINES = 200_000
 
 
 class Tok(NamedTuple):
@@ -46,16 +48,14 @@ class Tok(NamedTuple):
         return self.column + len(self.value)
 
 
-@dataclass(frozen=True, slots=True)
-class RawBlock:
+class RawBlock(NamedTuple):
     open: Tok
     statements: tuple[RawStatement, ...]
     close: Tok
     depth: int
 
 
-@dataclass(frozen=True, slots=True)
-class RawStatement:
+class RawStatement(NamedTuple):
     words: tuple[Tok, ...]  # WORD and STRING tokens, in order
     block: RawBlock | None
 
@@ -69,14 +69,19 @@ class RawFile:
 
 #: The terminals of grammar/vnet.lark as one regular expression; each match takes
 #: the blanks before its token along (EOF: trailing blanks at the end of the text).
+#: The separator _SEP is split into NEWLINE and SEMICOLON (a newline also counts lines);
+#: the alternatives exclude each other, so they are ordered by how often they occur.
+#: INVALID: a character no terminal can start with (a syntax error).
 _TOKENS = re.compile(r"""[ \t\r\f\v]*(?:
-    (?P<SEP>[;\n])
-  | (?P<COMMENT>\#[^\n]*)
+    (?P<WORD>(?:[^\s{};#"$]|\$\{[^}\n]*\}|\$(?!\{))+)
+  | (?P<NEWLINE>\n)
+  | (?P<SEMICOLON>;)
   | (?P<LBRACE>\{)
   | (?P<RBRACE>\})
   | (?P<STRING>"(?:[^"\\\n]|\\.)*")
-  | (?P<WORD>(?:[^\s{};#"$]|\$\{[^}\n]*\}|\$(?!\{))+)
+  | (?P<COMMENT>\#[^\n]*)
   | (?P<EOF>\Z)
+  | (?P<INVALID>[\s\S])
 )""", re.VERBOSE)
 
 
@@ -90,6 +95,8 @@ def span_of(source: Source, token: Tok) -> Span:
 
 def parse(source: Source) -> RawFile:
     """Parse one file; raise CompileError (with one positioned diagnostic) on bad syntax."""
+    if source.text.count("\n") + source.text.count(";") > MAX_LINES:
+        _too_long(source)
     try:
         statements, comments, deepest = _scan(source.text)
     except _SyntaxError:
@@ -102,9 +109,28 @@ def parse(source: Source) -> RawFile:
     return RawFile(source, statements, comments)
 
 
+def _too_long(source: Source) -> None:
+    """Refuse a file of more than MAX_LINES lines and ';', at the one beyond the limit."""
+    separators = re.finditer(r"[;\n]", source.text)
+    for _ in range(MAX_LINES):
+        next(separators)
+    at = next(separators).end()
+    line = source.text.count("\n", 0, at) + 1
+    column = at - source.text.rfind("\n", 0, at)
+    out = Collector()
+    out.error(f"this file has more than {MAX_LINES:,} lines and ';' together, the most vnetc reads",
+              Span(source, line, column, column + 1), hint="a site this large is better written with 'for' loops")
+    raise CompileError(out.items)
+
+
 def _scan(text: str) -> tuple[tuple[RawStatement, ...], tuple[Tok, ...], Tok | None]:
     """The grammar's three rules with a stack: start/block hold statements separated by
-    newlines or ';', a statement is a WORD, then WORDs and STRINGs, then maybe a block."""
+    newlines or ';', a statement is a WORD, then WORDs and STRINGs, then maybe a block.
+
+    The hot loop of every compile (one turn per token): tuples are made with
+    tuple.__new__ (a NamedTuple's own constructor is a Python function), and the
+    branches are ordered by how often they are taken."""
+    new = tuple.__new__
     statements: list[RawStatement] = []
     words: list[Tok] = []
     stack: list[tuple[Tok, list[RawStatement], list[Tok], int]] = []
@@ -112,31 +138,32 @@ def _scan(text: str) -> tuple[tuple[RawStatement, ...], tuple[Tok, ...], Tok | N
     depths: list[int] = [0]      # the deepest block inside the block being read
     need_end = False             # right after a block's '}': only a separator or '}' may follow
     deepest: Tok | None = None
-    line, line_start, pos = 1, 0, 0
+    line, line_start = 1, 0
     for m in _TOKENS.finditer(text):
-        if m.start() != pos:
-            raise _SyntaxError
-        pos = m.end()
         kind = m.lastgroup
-        if kind == "SEP":
+        if kind == "WORD":
+            if need_end:
+                raise _SyntaxError
+            words.append(new(Tok, (kind, m.group(kind), line, m.start(kind) - line_start + 1)))
+            continue
+        if kind == "NEWLINE" or kind == "SEMICOLON":
             if words:
-                statements.append(RawStatement(tuple(words), None))
+                statements.append(new(RawStatement, (tuple(words), None)))
                 words = []
             need_end = False
-            if text[pos - 1] == "\n":
+            if kind == "NEWLINE":
                 line += 1
-                line_start = pos
+                line_start = m.end()
             continue
         if kind == "EOF":
             break
-        value = m.group(kind)  # type: ignore[arg-type]
-        token = Tok(kind, value, line, pos - len(value) - line_start + 1)  # type: ignore[arg-type]
+        if kind == "INVALID":
+            raise _SyntaxError
+        token = new(Tok, (kind, m.group(kind), line, m.start(kind) - line_start + 1))
         if kind == "COMMENT":
             comments.append(token)
         elif need_end and kind != "RBRACE":
             raise _SyntaxError
-        elif kind == "WORD":
-            words.append(token)
         elif kind == "STRING":
             if not words:
                 raise _SyntaxError
@@ -153,17 +180,18 @@ def _scan(text: str) -> tuple[tuple[RawStatement, ...], tuple[Tok, ...], Tok | N
             if not stack:
                 raise _SyntaxError
             if words:
-                statements.append(RawStatement(tuple(words), None))
+                statements.append(new(RawStatement, (tuple(words), None)))
             open_token, outer, head, _ = stack.pop()
             depth = depths.pop() + 1
-            depths[-1] = max(depths[-1], depth)
-            outer.append(RawStatement(tuple(head), RawBlock(open_token, tuple(statements), token, depth)))
+            if depth > depths[-1]:
+                depths[-1] = depth
+            outer.append(new(RawStatement, (tuple(head), new(RawBlock, (open_token, tuple(statements), token, depth)))))
             statements, words = outer, []
             need_end = True
-    if pos != len(text) or stack:
+    if stack:
         raise _SyntaxError
     if words:
-        statements.append(RawStatement(tuple(words), None))
+        statements.append(new(RawStatement, (tuple(words), None)))
     return tuple(statements), tuple(comments), deepest
 
 
@@ -175,6 +203,8 @@ _lark_parser: Lark | None = None
 def _lark() -> Lark:
     global _lark_parser
     if _lark_parser is None:
+        from importlib import resources   # (imports tempfile, shutil, random: not at every start-up)
+
         from lark import Lark
 
         grammar = resources.files("vnetc.grammar").joinpath("vnet.lark").read_text("utf-8")
@@ -264,7 +294,7 @@ def _unclosed(source: Source, out: Collector) -> None:
     line, line_start = 1, 0
     for m in _TOKENS.finditer(source.text):
         kind = m.lastgroup
-        if kind == "SEP" and m.group(kind) == "\n":
+        if kind == "NEWLINE":
             line += 1
             line_start = m.end()
         elif kind == "LBRACE":

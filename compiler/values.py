@@ -9,7 +9,6 @@ as data (``Int(1, 4094, "VLAN id")``).
 from __future__ import annotations
 
 import ipaddress
-import json
 import re
 from typing import Any
 
@@ -199,6 +198,8 @@ class JSONObject(ValueType):
 
     def parse(self, text: str) -> str:
         try:
+            import json   # only teamd configurations are JSON: not imported at every start-up
+
             value = json.loads(text)
         except ValueError as exc:
             raise BadValue(f"not valid JSON: {exc.msg} at character {exc.pos + 1}") from None
@@ -208,6 +209,23 @@ class JSONObject(ValueType):
 
 
 # --- link layer and IP -----------------------------------------------------
+
+#: An IPv4 address written as ipaddress itself writes it (no leading zeros), with an
+#: optional prefix length 0–32. Such text is read here into integers, which ipaddress
+#: takes without parsing it again (its own parser reads a CIDR twice, the slowest step
+#: of checking a large site); any other text takes ipaddress's path, errors and all.
+_OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(3[0-2]|[12]?[0-9]))?")
+
+
+def _ipv4(text: str) -> tuple[int, int | None] | None:
+    """(address, prefix length or None) of a plain IPv4 text, else None."""
+    match = _IPV4.fullmatch(text)
+    if match is None:
+        return None
+    a, b, c, d, prefix = match.groups()
+    return int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d), None if prefix is None else int(prefix)
+
 
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
 
@@ -243,8 +261,9 @@ class IP(ValueType):
                            f"write {text.split('/')[0]}")
         if "%" in text:
             raise BadValue(f"'{text}' has a scope (%…); write the address alone")
+        v4 = _ipv4(text)
         try:
-            value = ipaddress.ip_address(text)
+            value = ipaddress.IPv4Address(v4[0]) if v4 is not None else ipaddress.ip_address(text)
         except ValueError:
             raise BadValue(f"'{text}' is not an IPv4 or IPv6 address", _why(text)) from None
         if self.multicast is True and not value.is_multicast:
@@ -283,6 +302,9 @@ class CIDR(ValueType):
                 raise BadValue(f"address {text} has no prefix length", f"write e.g. {text}/{'24' if '.' in text else '64'}")
         if "%" in text:
             raise BadValue(f"'{text}' has a scope (%…); write the address alone")
+        v4 = _ipv4(text)
+        if v4 is not None and v4[1] is not None:
+            return ipaddress.IPv4Interface(v4)
         try:
             return ipaddress.ip_interface(text)
         except ValueError:
@@ -296,6 +318,9 @@ class Prefix(ValueType):
     def parse(self, text: str) -> IPNetwork | str:
         if text == "default":
             return "default"
+        v4 = _ipv4(text)
+        if v4 is not None and v4[1] is not None and v4[0] & (0xFFFFFFFF << (32 - v4[1])) == v4[0]:
+            return ipaddress.IPv4Network(v4)
         try:
             return ipaddress.ip_network(text, strict=True)
         except ValueError:
