@@ -43,16 +43,21 @@ class Gap:
         return f"{subject}: {self.reason}" if self.what == "device" else f"{subject} {self.what}: {self.reason}"
 
 
-#: Properties no target and not the executor can carry out (MKA needs wpa_supplicant).
+#: Properties the executor cannot carry out, nor any target but those whose Target.can names them
+#: (MKA needs wpa_supplicant, which NetworkManager runs).
 NOBODY_CAN = ("mka-cak", "mka-cak-file", "mka-ckn")
 
 
-def nobody_can(device: Device, target: str) -> Gap | None:
-    """The error for a device that uses what neither `target` nor `vnetc apply` can do."""
+def nobody_can(device: Device, target: str, can: tuple[str, ...] = ()) -> Gap | None:
+    """The error for a device that uses what neither `target` (which does `can`) nor `vnetc apply` can do."""
     for prop in NOBODY_CAN:
-        if device.get(prop) is not None:
-            return Gap(device, prop, f"MACsec MKA needs wpa_supplicant (macsec_linux driver); neither {target} nor "
-                                     f"vnetc apply runs it", device.spans.get(prop, device.span))
+        if prop not in can and device.get(prop) is not None:
+            reason = (f"MACsec MKA needs wpa_supplicant (macsec_linux driver); neither {target} nor vnetc apply "
+                      f"runs it")
+            if can:
+                reason = (f"{target} runs MKA only with {' and '.join(can)} (it keeps the CAK in its own "
+                          f"configuration), and vnetc apply does not run it")
+            return Gap(device, prop, reason, device.spans.get(prop, device.span))
     return None
 
 
@@ -72,10 +77,16 @@ class Target:
     service: str               # the unit the residual runs after
     #: whether build adds the residual file and unit (False: the rendering embeds them, as the NixOS module does)
     residual_files: bool = True
+    #: whether `vnetc apply` carries out its residual (False: the residual is only reported, as
+    #: what the target does not do: the iproute2 script runs no DHCP client)
+    hands_over: bool = True
+    #: the properties of NOBODY_CAN this target does itself
+    can: tuple[str, ...] = ()
 
 
 #: target name -> the module (in this package) whose TARGET renders it; imported on first use
-TARGET_MODULES: dict[str, str] = {"networkd": "networkd", "netplan": "netplan", "nixos": "nixos"}
+TARGET_MODULES: dict[str, str] = {"networkd": "networkd", "netplan": "netplan", "nixos": "nixos", "nm": "nm",
+                                  "iproute2": "iproute2"}
 
 
 def target(name: str) -> Target:

@@ -89,3 +89,97 @@ def _value(value: Any, spec: Prop | None, show: bool) -> Any:
     if isinstance(value, tuple):
         return [_value(v, spec, show) for v in value]
     return value
+
+
+# --- reading it back (the residual file holds a host as JSON; `vnetc apply --residual` reads it) ----
+
+class BadJSON(ValueError):
+    """The JSON does not describe a site (a message naming where)."""
+
+
+def site_from_json(data: dict[str, Any]) -> Site:
+    """The inverse of site_to_json (with secrets shown): the IR again, without source spans."""
+    from .ir import Namespace
+    from .values import BadValue
+
+    try:
+        hosts = []
+        for h in data["hosts"]:
+            devices = tuple(_device_from(d) for d in h["devices"])
+            declared = list(h.get("namespaces", []))
+            namespaces = tuple(Namespace(ns, tuple(d for d in devices if d.netns == ns)) for ns in [None, *declared])
+            hosts.append(Host(h.get("name"), namespaces, devices))
+        return Site(tuple(hosts))
+    except BadValue as exc:
+        raise BadJSON(exc.message) from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadJSON(f"not a vnetc site: {type(exc).__name__}: {exc}") from None
+
+
+def _device_from(d: dict[str, Any]) -> Device:
+    from .ir import DEVICE_CLASSES
+    from .schema import python_name
+
+    kind = d["kind"]
+    if kind not in KINDS:
+        raise BadJSON(f"unknown kind {kind!r}")
+    fields: dict[str, Any] = {"name": d["name"], "netns": d.get("netns")}
+    if d.get("created-by") is not None:
+        fields["created_by"] = _ref(d["created-by"])
+    for name, spec in props_of(KINDS[kind]).items():
+        if name == "netns" or name not in d:
+            continue
+        fields[python_name(name)] = _prop_from(name, spec, d[name])
+    return DEVICE_CLASSES[kind](**fields)
+
+
+def _ref(value: dict[str, Any]) -> DeviceRef:
+    return DeviceRef(value["name"], value.get("netns"))
+
+
+def _prop_from(name: str, spec: Prop | Section, value: Any) -> Any:
+    from .ir import RECORD_CLASSES
+    from .schema import python_name
+
+    if isinstance(spec, Section):
+        if spec.single:                       # a peer: a reference
+            return _ref(value)
+        records = []
+        for item in value:
+            fields = {}
+            for key, key_type in spec.keys:
+                raw = item[key]
+                fields[python_name(key)] = _ref(raw) if spec.ref and key == spec.keys[0][0] else \
+                    _scalar(key_type, raw)
+            for sub_name, sub in spec.props.items():
+                if sub_name in item:
+                    fields[python_name(sub_name)] = _prop_from(sub_name, sub, item[sub_name])
+            records.append(RECORD_CLASSES[spec.name](**fields))
+        return tuple(records)
+    if value == REDACTED:
+        raise BadJSON(f"'{name}' is redacted: the file was written without secrets")
+    if spec.ref:
+        return tuple(_ref(v) for v in value) if spec.is_list else _ref(value)
+    if spec.is_list:
+        return tuple(_one(spec, v) for v in value)
+    return _one(spec, value)
+
+
+def _one(spec: Prop, value: Any) -> Any:
+    if isinstance(value, dict) and "prefix" in value:
+        prefix = value["prefix"]
+        return Route("default" if prefix == "default" else ipaddress.ip_network(prefix),
+                     ipaddress.ip_address(value["via"]) if "via" in value else None,
+                     value.get("metric"), value.get("table"))
+    if isinstance(value, dict) and "kind" in value:
+        types = QDISCS[value["kind"]]
+        params = tuple((k, True if types[k] is None else _scalar(types[k], v))
+                       for k, v in value.items() if k != "kind")
+        return Qdisc(value["kind"], params)
+    return _scalar(spec.type, value)
+
+
+def _scalar(value_type: Any, value: Any) -> Any:
+    if isinstance(value, (bool, int)) or value_type is None:
+        return value
+    return value_type.parse(str(value))

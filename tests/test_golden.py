@@ -21,7 +21,7 @@ from ruamel.yaml import YAML
 from conftest import run_vnetc
 
 #: the targets with golden output (golden/<case>/<target>.yml)
-TARGETS = ["networkd", "netplan", "nixos"]
+TARGETS = ["networkd", "netplan", "nixos", "nm", "iproute2"]
 
 
 def case_input(case: Path) -> str:

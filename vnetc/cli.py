@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from vnetc.backends import TARGET_MODULES
+from vnetc.backends import target as _target
 from vnetc.compiler import CompileError, compile_file
 from vnetc.compiler.diagnostics import Diagnostic, render_all
 from vnetc.compiler.expand import read_source
@@ -81,6 +82,15 @@ def ir(file: str, show_secrets: bool) -> None:
     click.echo(json.dumps(site_to_json(result.site, show_secrets=show_secrets), indent=2, ensure_ascii=False))
 
 
+def _nm_version(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    from vnetc.backends.nm import parse_version
+
+    try:
+        return parse_version(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.command()
 @click.argument("file", type=_FILES)
 @click.option("-t", "--target", "targets", multiple=True, required=True,
@@ -95,8 +105,10 @@ def ir(file: str, show_secrets: bool) -> None:
               help="Write nothing; exit 1 and show the diff if the output on disk differs.")
 @click.option("--netplan-renderer", type=click.Choice(["networkd", "NetworkManager"]), default="networkd",
               show_default=True, help="The renderer netplan hands the configuration to (-t netplan).")
+@click.option("--nm-version", default="1.42", show_default=True, callback=_nm_version,
+              help="The NetworkManager release the keyfiles are for (-t nm); 1.52 adds ipvlan.")
 def build(file: str, targets: tuple[str, ...], out_dir: Path | None, root: Path | None, host: str | None,
-          strict: bool, check_only: bool, netplan_renderer: str) -> None:
+          strict: bool, check_only: bool, netplan_renderer: str, nm_version: tuple[int, int]) -> None:
     """Compile FILE for each TARGET."""
     from vnetc.backends import output
     from vnetc.backends.build import build_plan, secrets_of
@@ -116,14 +128,16 @@ def build(file: str, targets: tuple[str, ...], out_dir: Path | None, root: Path 
         _report(_promote(result.warnings))
         sys.exit(EXIT_INPUT)
     _report(result.warnings)
-    options = {"netplan": {"renderer": netplan_renderer}} if "netplan" in targets else {}
+    options = {"netplan": {"renderer": netplan_renderer}, "nm": {"version": nm_version}}
     plan = build_plan(site, list(dict.fromkeys(targets)), out_dir, root, host, options)
     if plan.errors:
         _report([Diagnostic("error", f"{target}: {gap.describe()}", gap.span) for target, gap in plan.errors])
         sys.exit(EXIT_INEXPRESSIBLE)
     if strict and plan.residual:
         _report([Diagnostic("error", f"{target} cannot express {gap.describe()}", gap.span,
-                            notes=("--strict refuses to hand it to vnetc apply",)) for target, gap in plan.residual])
+                            notes=("--strict refuses to hand it to vnetc apply" if _target(target).hands_over
+                                   else f"--strict refuses what {target} does not do",))
+                 for target, gap in plan.residual])
         sys.exit(EXIT_INEXPRESSIBLE)
     if check_only:
         differs = False
@@ -141,7 +155,10 @@ def build(file: str, targets: tuple[str, ...], out_dir: Path | None, root: Path 
         for note in report.notes:
             click.echo(f"  note: {note}", err=True)
     for target, gap in plan.residual:
-        click.echo(f"  residual ({target} -> vnetc apply): {gap.describe()}", err=True)
+        if _target(target).hands_over:
+            click.echo(f"  residual ({target} -> vnetc apply): {gap.describe()}", err=True)
+        else:
+            click.echo(f"  not done by {target}: {gap.describe()}", err=True)
     sys.exit(EXIT_OK)
 
 
@@ -182,6 +199,63 @@ def _write_in_place(path: str, text: str) -> None:
     from vnetc.backends.output import atomic_write
 
     atomic_write(Path(path), text, os.stat(path).st_mode & 0o7777)
+
+
+def _executor_options(command):
+    """The options plan, apply and destroy share."""
+    for option in reversed([
+        click.argument("file", type=_FILES),
+        click.option("--netns", help="Treat this named namespace as the host's own (declared ones become NETNS-NAME)."),
+        click.option("--host", help="The host of a multi-host site."),
+        click.option("--residual", is_flag=True, help="FILE is a residual file of a file target (etc/vnetc/residual/*.json)."),
+    ]):
+        command = option(command)
+    return command
+
+
+def _executor(action: str, file: str, **options) -> None:
+    from vnetc.backends.executor.command import UI, Request, main as run_command
+
+    def compile_site(path: str):
+        try:
+            result = compile_file(path)
+        except CompileError as exc:
+            _report(exc.diagnostics)
+            return None
+        _report(result.warnings)
+        return result.site
+
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    ui = UI(out=lambda text: click.echo(text, nl=False), err=lambda text: click.echo(text, err=True),
+            confirm=(lambda question: click.confirm(question, default=False)) if interactive else None)
+    sys.exit(run_command(Request(action, file, **options), ui, compile_site))
+
+
+@main.command()
+@_executor_options
+@click.option("--against-empty", is_flag=True, help="Plan against a kernel holding only the site's interfaces (no root needed).")
+def plan(file: str, **options) -> None:
+    """Show what `vnetc apply` would change in the kernel."""
+    _executor("plan", file, **options)
+
+
+@main.command()
+@_executor_options
+@click.option("--yes", is_flag=True, help="Do not ask before changing anything.")
+@click.option("--adopt", is_flag=True, help="Take over devices of the site's names that vnetc did not create.")
+@click.option("--wait", type=float, default=10.0, show_default=True, help="Seconds to wait for another apply's lock.")
+def apply(file: str, **options) -> None:
+    """Make the kernel match FILE over netlink (all or nothing)."""
+    _executor("apply", file, **options)
+
+
+@main.command()
+@_executor_options
+@click.option("--yes", is_flag=True, help="Do not ask before changing anything.")
+@click.option("--wait", type=float, default=10.0, show_default=True, help="Seconds to wait for another apply's lock.")
+def destroy(file: str, **options) -> None:
+    """Remove what vnetc created for FILE, and nothing else."""
+    _executor("destroy", file, **options)
 
 
 if __name__ == "__main__":  # pragma: no cover
