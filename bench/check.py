@@ -31,13 +31,13 @@ from .harness import (BenchError, Options, Report, Run, Table, alternate, count,
 PHASES = Path(__file__).with_name("_phases.py")
 
 NAME = "check"
-DESCRIPTION = "wall time, phases and peak RSS of `vnetc check` on 1k/4k/16k-device sites (target: ≤ 0.5 s at 4k)"
+DESCRIPTION = "wall time, phases and peak RSS of `vnetc check` on 100/1k/4k/16k-device sites (target: ≤ 0.5 s at 4k)"
 
 TARGET_SECONDS = 0.5
 TARGET_DEVICES = 4000
 FORMS = ("trunk-flat", "trunk-loop")
 OTHER_SHAPES = ("veth", "mixed")
-FULL_SIZES = (1000, 4000, 16000)
+FULL_SIZES = (100, 1000, 4000, 16000)
 QUICK_SIZES = (1000,)
 FULL_REPS = 5
 QUICK_REPS = 1
@@ -146,8 +146,7 @@ def _run(opts: Options, sizes: tuple[int, ...], reps: int, other_size: int, work
                         ms(m("import")), ms(m("lark")), ms(m("parse")), ms(m("expand")), ms(m("check")),
                         ms(m("ir")), ms(inproc), ms(wall))
     report.table("Phases (ms, median), each in a fresh `python bench/_phases.py FILE` process, which calls "
-                 "the phases one by one (what compile_file does around them, e.g. GC settings, is not "
-                 "reflected here)", phase_table)
+                 "the phases one by one (with the garbage collector off, as compile_file does)", phase_table)
     report.text("¹ interpreter start-up (with site and .pth files): the process's wall time less the time "
                 "measured inside it, from the first line of bench/_phases.py.  \n"
                 f"² `parser._lark()`, building the lark parser; lark's grammar cache: "

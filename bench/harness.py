@@ -45,6 +45,8 @@ class Options:
     python: str = sys.executable            # the interpreter vnetc runs on (for the in-process phases)
     workdir: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
     enforce: bool = False                   # a missed target is an error (exit 3)
+    shapes: tuple[str, ...] | None = None   # site shapes (bench/sites.py labels); None: the benchmark's default
+    outputs: Path | None = None             # where timed commands write their output; None: tmpfs if there is one
     env: dict[str, str] | None = None       # the environment of the timed commands (None: this one's)
     env_note: str = ""                      # what was done to it, for the report
 
@@ -147,7 +149,7 @@ def run_timed(argv: Sequence[str], *, cwd: str | Path | None = None, env: dict[s
 def expect_ok(run: Run, what: str, *, quiet: bool = True) -> Run:
     """Fail the benchmark unless the run exited 0 (and, with quiet, printed nothing on stderr)."""
     if run.returncode != 0 or (quiet and run.stderr.strip()):
-        tail = "\n".join((run.stderr or run.stdout).strip().splitlines()[:15])
+        tail = "\n".join((run.stderr or run.stdout).strip().splitlines()[-15:])   # a traceback ends with its cause
         raise BenchError(f"{what}: `{' '.join(run.argv)}` exited {run.returncode}"
                          f"{' with output on stderr' if run.returncode == 0 else ''}:\n{tail}")
     return run
@@ -220,6 +222,8 @@ class Report:
     title: str
     parts: list[str] = field(default_factory=list)
     target_met: bool | None = None      # None: the benchmark has no target, or did not measure it
+    #: what bench/plot.py draws: {"series": {command: {site label: [(devices, seconds), …]}}}
+    data: dict[str, Any] | None = None
 
     def text(self, value: str) -> None:
         self.parts.append(value.strip("\n"))
@@ -261,9 +265,9 @@ def _run(argv: list[str]) -> str:
         return ""
 
 
-def write_result(report: Report, header: str) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{report.name}.md"
+def write_result(report: Report, header: str, results: Path = RESULTS) -> Path:
+    results.mkdir(parents=True, exist_ok=True)
+    path = results / f"{report.name}.md"
     path.write_text(f"<!-- {header} -->\n\n{report.markdown()}", encoding="utf-8")
     return path
 

@@ -16,9 +16,12 @@ that the text compiles (``vnetc check`` exits 0 and prints nothing).
 ``mixed``  -- a multi-tenant host: per tenant a namespace, a bridge with a veth,
               a TAP and a VXLAN as ports, a dummy, a macvlan and an ipvlan in the
               tenant's namespace, a VLAN on the uplink and an IFB shaping the TAP.
+``vlan``   -- the site of the networkd issue's target: N VLANs with one address
+              each, on an 802.3ad bond of two NICs per 4,000 VLANs (here N counts
+              the VLANs, not the devices: 4,000 VLANs are 4,003 devices).
 
-All generators are deterministic and produce exactly N devices (N >= the
-minimum of the shape, see ``MIN_DEVICES``).
+All generators are deterministic and produce exactly N devices (but ``vlan``:
+N VLANs).
 """
 
 from __future__ import annotations
@@ -46,6 +49,11 @@ class Site:
     @property
     def label(self) -> str:
         return f"{self.shape}-{self.form}" if self.shape == "trunk" else self.shape
+
+    @property
+    def pretty(self) -> str:
+        """The label in tables: "trunk, flat", "trunk, for", "veth", "mixed", "vlan"."""
+        return {"trunk-flat": "trunk, flat", "trunk-loop": "trunk, for"}.get(self.label, self.label)
 
     @property
     def lines(self) -> int:
@@ -204,12 +212,34 @@ def mixed(n: int) -> Site:
     return Site("mixed", "flat", n, "\n".join(out) + "\n")
 
 
+# --- vlan: the networkd issue's site ----------------------------------------------
+
+#: VLANs per bond in the vlan site (ids 1..4000).
+VLANS_PER_BOND = 4000
+
+
+def vlan(n: int) -> Site:
+    """n VLANs, one /24 address each, on a bond of two NICs per VLANS_PER_BOND VLANs."""
+    if n < 1:
+        raise ValueError("a vlan site needs at least 1 VLAN")
+    out = [f"# vlan site, {n} VLANs (bench/sites.py)"]
+    groups = 0
+    for first in range(0, n, VLANS_PER_BOND):
+        g, groups = groups, groups + 1
+        out += [f"interface eth{2 * g}", f"interface eth{2 * g + 1}",
+                f"bond bond{g} {{", "    mode 802.3ad", f"    ports eth{2 * g} eth{2 * g + 1}", "}"]
+        for vid in range(1, min(VLANS_PER_BOND, n - first) + 1):
+            out.append(f"vlan bond{g}.{vid} {{ link bond{g}; id {vid}; address {_v4(first + vid - 1)}/24 }}")
+    return Site("vlan", "flat", n + 3 * groups, "\n".join(out) + "\n")
+
+
 #: label -> generator; the labels the benchmarks accept.
 GENERATORS: dict[str, Callable[[int], Site]] = {
     "trunk-flat": trunk_flat,
     "trunk-loop": trunk_loop,
     "veth": veth,
     "mixed": mixed,
+    "vlan": vlan,
 }
 
 

@@ -52,6 +52,8 @@ def owner_of(name: str) -> str | None:
 
 def create_marked(name: str, owner: str) -> None:
     create(name)
+    with nl.Socket(name) as sock:   # its loopback up, as `ip netns add` users and the iproute2 script do
+        sock.request(nl.RTM_NEWLINK, 0, nl.ifinfo(1, nl.IFF_UP, nl.IFF_UP))
     os.makedirs(os.path.dirname(_marker(name)), exist_ok=True)
     with open(_marker(name), "w") as handle:
         handle.write(owner + "\n")

@@ -540,9 +540,15 @@ class Planner:
             step.details.append(f"state {'down' if up else 'up'} -> {device.state}" if not fresh
                                 else f"state {device.state}")
             flags_op = (nl.IFF_UP if up else 0, 0 if up else nl.IFF_UP, not fresh)
-        for detail, _, _, _ in setlink + late:
+        # an existing device's MTU goes first: what is created on it then inherits it, as it does
+        # when networkd or the iproute2 script configure the lower link before stacking on it
+        early = [] if fresh else [a for a in setlink if a[1] == nl.IFLA_MTU]
+        setlink = [a for a in setlink if a not in early]
+        for detail, _, _, _ in early + setlink + late:
             if detail:
                 step.details.append(detail)
+        if early:
+            step.ops.append(self._setlink(kns, name, early, None, phase("create")))
         if setlink or flags_op:
             step.ops.append(self._setlink(kns, name, setlink, flags_op, phase("link")))
         if late:
