@@ -35,7 +35,7 @@ import os
 import shlex
 from typing import Any, Callable
 
-from vnetc.compiler.ir import Device, DeviceRef, Host, Site
+from vnetc.compiler.ir import Device, DeviceRef, Host, Site, port_vlans, vlan_runs
 from vnetc.compiler.schema import KINDS, Qdisc, Route
 
 from . import Artifact, Gap, Rendering, Target, nobody_can
@@ -473,14 +473,14 @@ class _Host:
     def _port_vlans(self, port: Device, master: Device, settings: Any) -> None:
         """The port's VLANs exactly: the default PVID the kernel gave it goes unless listed, and each
         `bridge vlan add` carries a VLAN's full flags (re-adding one resets the flags it omits)."""
-        members = bridge_port_vlans(settings)
+        members = port_vlans(settings)
         if not members:
             return
         ns, name = port.netns, port.name
         default = master.get("default-pvid") or 1
         if default not in members:
             self.add("ports", bridge(ns, "vlan", "del", "dev", name, "vid", default))
-        for low, high, flags in _vlan_runs(members):
+        for low, high, flags in vlan_runs(members):
             vid = str(low) if low == high else f"{low}-{high}"
             self.add("ports", bridge(ns, "vlan", "add", "dev", name, "vid", vid, *flags))
 
@@ -635,31 +635,6 @@ def _route_prefixes(route: Route) -> list[tuple[int, str]]:
     if route.via is not None:
         return [(route.via.version, "default")]
     return [(4, "default"), (6, "default")]
-
-
-def bridge_port_vlans(settings: Any) -> dict[int, tuple[str, ...]]:
-    """A bridge port's VLANs as the kernel will hold them: id -> its flags (pvid, untagged)."""
-    members: dict[int, set[str]] = {}
-    for low, high in settings.vlans:
-        for vid in range(low, high + 1):
-            members.setdefault(vid, set())
-    for low, high in settings.untagged:
-        for vid in range(low, high + 1):
-            members.setdefault(vid, set()).add("untagged")
-    if settings.pvid is not None:
-        members.setdefault(settings.pvid, set()).add("pvid")
-    return {vid: tuple(f for f in ("pvid", "untagged") if f in flags) for vid, flags in sorted(members.items())}
-
-
-def _vlan_runs(members: dict[int, tuple[str, ...]]) -> list[tuple[int, int, tuple[str, ...]]]:
-    """Consecutive ids with the same flags, as (low, high, flags); a PVID stands alone."""
-    runs: list[tuple[int, int, tuple[str, ...]]] = []
-    for vid, flags in members.items():
-        if runs and runs[-1][1] == vid - 1 and runs[-1][2] == flags and "pvid" not in flags:
-            runs[-1] = (runs[-1][0], vid, flags)
-        else:
-            runs.append((vid, vid, flags))
-    return runs
 
 
 def render(site: Site, host: Host) -> Rendering:

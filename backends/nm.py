@@ -57,7 +57,7 @@ import re
 import uuid
 from typing import Any, Callable
 
-from vnetc.compiler.ir import Device, DeviceRef, Host, Site
+from vnetc.compiler.ir import Device, DeviceRef, Host, Site, port_vlans, vlan_runs
 from vnetc.compiler.schema import KINDS, Route
 
 from . import Artifact, Gap, Rendering, Target, nobody_can
@@ -292,20 +292,10 @@ def _has_nul(value: Any) -> bool:
 
 def vlan_list(ids: set[int], pvid: int | None = None, untagged: set[int] = frozenset()) -> str:
     """NetworkManager's VLAN list: "1 pvid untagged,101-104" (runs of ids with the same flags)."""
-    runs: list[list] = []
-    for vid in sorted(ids):
-        flags = (vid == pvid, vid in untagged)
-        last = runs[-1] if runs else None
-        if last and vid == last[1] + 1 and flags == last[2] and not flags[0]:
-            last[1] = vid
-        else:
-            runs.append([vid, vid, flags])
-    return ",".join(f"{low}" + (f"-{high}" if high != low else "") + " pvid" * is_pvid + " untagged" * is_untagged
-                    for low, high, (is_pvid, is_untagged) in runs)
-
-
-def _ids(ranges: tuple) -> set[int]:
-    return {vid for low, high in ranges for vid in range(low, high + 1)}
+    members = {vid: tuple(flag for flag, on in (("pvid", vid == pvid), ("untagged", vid in untagged)) if on)
+               for vid in sorted(ids)}
+    return ",".join(f"{low}" + (f"-{high}" if high != low else "") + "".join(f" {flag}" for flag in flags)
+                    for low, high, flags in vlan_runs(members))
 
 
 def _sort_key(section: str, key: str) -> tuple:
@@ -511,9 +501,9 @@ class _Host:
                 pairs.append((key, fmt(settings.get(prop))))
             except Cannot as exc:   # the bridge's `port` block holds it, as the networkd target has it
                 self._gap(master, "port", f"{exc} (port '{device.name}'); vnetc apply sets it", "port")
-        ids = _ids(settings.vlans) | ({settings.pvid} if settings.pvid is not None else set())
-        if ids:
-            pairs.append(("vlans", vlan_list(ids, settings.pvid, _ids(settings.untagged))))
+        members = port_vlans(settings)
+        if members:
+            pairs.append(("vlans", vlan_list(members, settings.pvid, {v for v, f in members.items() if "untagged" in f})))
         return pairs
 
     # --- IP configuration ------------------------------------------------------------

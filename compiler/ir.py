@@ -126,6 +126,29 @@ class Record(_Frozen):
     spans: Mapping[str, Span]
 
 
+def port_vlans(port: Record) -> dict[int, tuple[str, ...]]:
+    """A bridge `port` record's VLANs as the kernel holds them: id -> the flags of ("pvid",
+    "untagged") it carries, ids ascending (the checks keep the pvid and untagged ids in `vlans`)."""
+    untagged = {vid for low, high in port.untagged for vid in range(low, high + 1)}
+    ids = {vid for low, high in port.vlans for vid in range(low, high + 1)}
+    if port.pvid is not None:
+        ids.add(port.pvid)
+    return {vid: tuple(flag for flag, on in (("pvid", vid == port.pvid), ("untagged", vid in untagged)) if on)
+            for vid in sorted(ids)}
+
+
+def vlan_runs(members: Mapping[int, tuple[str, ...]]) -> list[tuple[int, int, tuple[str, ...]]]:
+    """Ascending VLAN ids with their flags as runs (low, high, flags) of consecutive ids with the
+    same flags; a PVID stands alone."""
+    runs: list[tuple[int, int, tuple[str, ...]]] = []
+    for vid, flags in members.items():
+        if runs and runs[-1][1] == vid - 1 and runs[-1][2] == flags and "pvid" not in flags:
+            runs[-1] = (runs[-1][0], vid, flags)
+        else:
+            runs.append((vid, vid, flags))
+    return runs
+
+
 def _class_name(name: str) -> str:
     return "".join(part.capitalize() for part in name.replace("-", " ").replace(".", " ").split())
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vnetc.backends import NOBODY_CAN
-from vnetc.compiler.ir import Device, DeviceRef, Host
+from vnetc.compiler.ir import Device, DeviceRef, Host, port_vlans
 
 from . import kinds as K
 from . import netlink as nl
@@ -661,15 +661,8 @@ class Planner:
         record = next((r for r in master.get("port") if r.name == device.ref), None)
         if record is None or not (record.vlans or record.pvid):
             return
-        want: dict[int, int] = {}
-        for low, high in record.vlans:
-            for vid in range(low, high + 1):
-                want[vid] = 0
-        for low, high in record.untagged:
-            for vid in range(low, high + 1):
-                want[vid] = want.get(vid, 0) | nl.BRIDGE_VLAN_INFO_UNTAGGED
-        if record.pvid is not None:
-            want[record.pvid] = want.get(record.pvid, 0) | nl.BRIDGE_VLAN_INFO_PVID
+        bits = {"pvid": nl.BRIDGE_VLAN_INFO_PVID, "untagged": nl.BRIDGE_VLAN_INFO_UNTAGGED}
+        want = {vid: sum(bits[flag] for flag in flags) for vid, flags in port_vlans(record).items()}
         state = self.states[device.netns]
         link = self.link_of(device.ref)
         have = state.bridge_vlans.get(link.index, {}) if link is not None else {}
