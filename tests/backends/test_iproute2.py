@@ -49,6 +49,7 @@ from hypothesis import strategies as st
 
 from conftest import run_vnetc
 from harness import compare, kernel
+from harness.cases import Case, all_cases
 from harness import netns as nsh
 from harness.netns import fresh_netns, netns, require_netns, skip_or_fail  # noqa: F401 (netns: a fixture)
 from strategies import sites
@@ -66,13 +67,6 @@ TARGET = TARGETS["iproute2"]
 
 # --------------------------------------------------------------------------
 # the cases
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    path: Path | None = None     # the .vnet file, or
-    text: str | None = None      # the source of a case of this file
-
 
 # Sites for rules the examples and golden cases do not reach (on kinds this kernel has).
 INLINE = {
@@ -208,26 +202,6 @@ ifb ifb1 {
 }
 
 
-def _golden_input(case: Path) -> Path:
-    from test_golden import case_input
-
-    return (case / case_input(case)).resolve()
-
-
-def all_cases() -> list[Case]:
-    """Every example, every golden case (an example's golden case is the example itself), INLINE."""
-    cases, seen = [], set()
-    for path in sorted(EXAMPLES.rglob("*.vnet")):
-        cases.append(Case("example-" + "-".join(path.relative_to(EXAMPLES).with_suffix("").parts), path.resolve()))
-        seen.add(path.resolve())
-    for yml in sorted(GOLDEN.glob("*/golden.yml")):
-        path = _golden_input(yml.parent)
-        if path not in seen and path.is_file():
-            cases.append(Case(f"golden-{yml.parent.name}", path))
-            seen.add(path)
-    return cases + [Case(f"inline-{name}", text=text.lstrip()) for name, text in INLINE.items()]
-
-
 @functools.lru_cache(maxsize=None)
 def site_of(case: Case) -> Site | None:
     """The site of a case whose input compiles and builds for iproute2 (None: `vnetc build` refuses it)."""
@@ -245,7 +219,7 @@ def site_of(case: Case) -> Site | None:
 
 def _params() -> list:
     params = []
-    for case in all_cases():
+    for case in all_cases(INLINE):
         site = site_of(case)
         for host in site.hosts if site is not None else ():
             params.append(pytest.param(case, host.name, id=case.id + (f"-{host.name}" if host.name else "")))

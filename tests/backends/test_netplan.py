@@ -40,6 +40,7 @@ from ruamel.yaml import YAML
 
 import test_networkd_real as real
 from conftest import run_vnetc
+from harness.cases import all_cases
 from harness import networkd as nd
 from harness.netns import skip_or_fail
 from test_networkd_real import sandbox  # noqa: F401  (a fixture)
@@ -143,9 +144,7 @@ bridge br0 {
 
 @functools.lru_cache(maxsize=None)
 def _cases() -> tuple:
-    cases = [c for c in real._all_cases()]
-    cases += [real.Case(f"inline-{name}", text=text.lstrip()) for name, text in INLINE.items()]
-    return tuple(cases)
+    return tuple(all_cases({**real.INLINE, **INLINE}))
 
 
 @functools.lru_cache(maxsize=None)

@@ -54,6 +54,7 @@ import pytest
 
 from conftest import run_vnetc
 from harness import compare, kernel
+from harness.cases import Case, all_cases
 from harness import networkd as nd
 from harness.netns import add_veth as harness_add_veth
 from harness.netns import ip, skip_or_fail
@@ -69,13 +70,6 @@ GOLDEN = ROOT / "golden"
 # --------------------------------------------------------------------------
 # the cases: every example, every golden case (an example's golden case is the
 # example itself: it runs once, under the example's id)
-
-
-@dataclass(frozen=True)
-class Case:
-    id: str
-    path: Path | None = None     # the .vnet file, or
-    text: str | None = None      # the source of a case of this file
 
 
 # Cases of this file: the rules the examples do not reach.
@@ -280,26 +274,6 @@ ifb ifb7 {
 }
 
 
-def _golden_input(case: Path) -> Path:
-    text = (case / "golden.yml").read_text("utf-8")
-    m = re.search(r"^input:\s*(\S+)\s*$", text, re.MULTILINE)
-    return (case / (m.group(1) if m else "input.vnet")).resolve()
-
-
-def _all_cases() -> list[Case]:
-    cases, seen = [], set()
-    for path in sorted(EXAMPLES.rglob("*.vnet")):
-        cases.append(Case("example-" + "-".join(path.relative_to(EXAMPLES).with_suffix("").parts), path.resolve()))
-        seen.add(path.resolve())
-    for yml in sorted(GOLDEN.glob("*/golden.yml")):
-        path = _golden_input(yml.parent)
-        if path not in seen and path.is_file():
-            cases.append(Case(f"golden-{yml.parent.name}", path))
-            seen.add(path)
-    cases += [Case(f"inline-{name}", text=text.lstrip()) for name, text in INLINE.items()]
-    return cases
-
-
 @functools.lru_cache(maxsize=None)
 def _site(case: Case) -> Site | None:
     """The site of a case whose input compiles and builds for networkd, else None."""
@@ -320,7 +294,7 @@ def _site(case: Case) -> Site | None:
 
 def _params() -> list:
     params = []
-    for case in _all_cases():
+    for case in all_cases(INLINE):
         site = _site(case)
         if site is None:
             continue

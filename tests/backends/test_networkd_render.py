@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_vnetc
+from harness.cases import Case, all_cases
 from harness.netns import skip_or_fail
 from vnetc.backends import TARGETS
 from vnetc.compiler import CompileError, compile_file, compile_source
@@ -96,12 +97,6 @@ def netdev_of(files: dict[str, Ini], name: str) -> Ini | None:
 
 # --------------------------------------------------------------------------
 # the cases: every example and golden case that compiles, and the sites below
-
-
-def _golden_input(case: Path) -> Path:
-    text = (case / "golden.yml").read_text("utf-8")
-    m = re.search(r"^input:\s*(\S+)\s*$", text, re.MULTILINE)
-    return (case / (m.group(1) if m else "input.vnet")).resolve()
 
 
 EVERY_KIND = """
@@ -290,27 +285,6 @@ vlan br1.10 {
 """
 
 
-@dataclass(frozen=True)
-class Case:
-    id: str
-    path: Path | None = None
-    text: str | None = None
-
-
-def _all_cases() -> list[Case]:
-    cases, seen = [], set()
-    for path in sorted(EXAMPLES.rglob("*.vnet")):
-        cases.append(Case("example-" + "-".join(path.relative_to(EXAMPLES).with_suffix("").parts), path.resolve()))
-        seen.add(path.resolve())
-    for yml in sorted(GOLDEN.glob("*/golden.yml")):
-        path = _golden_input(yml.parent)
-        if path not in seen and path.is_file():
-            cases.append(Case(f"golden-{yml.parent.name}", path))
-            seen.add(path)
-    cases.append(Case("inline-every-kind", text=EVERY_KIND))
-    return cases
-
-
 @functools.lru_cache(maxsize=None)
 def site_of(case: Case) -> Site | None:
     try:
@@ -323,7 +297,7 @@ def site_of(case: Case) -> Site | None:
         return None
 
 
-CASES = [pytest.param(c, id=c.id) for c in _all_cases() if site_of(c) is not None]
+CASES = [pytest.param(c, id=c.id) for c in all_cases({"every-kind": EVERY_KIND}) if site_of(c) is not None]
 
 
 @functools.lru_cache(maxsize=None)

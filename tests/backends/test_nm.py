@@ -36,6 +36,7 @@ from hypothesis import given
 
 import test_networkd_real as real
 from conftest import run_vnetc
+from harness.cases import all_cases
 from harness.libnm import Read, graph_problems, read_keyfiles, require_libnm
 from harness.netns import skip_or_fail
 from strategies import sites
@@ -256,8 +257,7 @@ dummy d0 {
 
 @functools.lru_cache(maxsize=None)
 def _cases() -> tuple:
-    return tuple(real._all_cases()) + tuple(real.Case(f"inline-{name}", text=text.lstrip())
-                                            for name, text in INLINE.items())
+    return tuple(all_cases({**real.INLINE, **INLINE}))
 
 
 def _compile_case(case) -> Site:
