@@ -404,6 +404,10 @@ class _Host:
             self._gap(device, "device", f"NetworkManager creates MACsec only with MKA, not with static SAs; "
                                         f"{_APPLY} with its SAs")
             return False
+        if device.kind == "macsec" and len(device.get("mka-cak")) != 32:
+            self._error(device, "mka-cak", "NetworkManager 1.42 takes only a 128-bit MKA CAK (32 hex digits), and "
+                                           "vnetc apply does not run MKA")
+            return False
         if device.kind == "ipoib":
             if device.get("pkey") is None:
                 self._gap(device, "device", f"NetworkManager creates an IPoIB device only for a P_Key; {_APPLY}")
