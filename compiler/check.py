@@ -288,10 +288,10 @@ class Checker:
                 val = Val(prop.type.parse(word.text), word.span)
             except BadValue as exc:
                 self._bad(exc, word)
-                if prop.many or prop.repeat:
+                if prop.is_list:
                     block.props.setdefault(name, [])
                 return
-            if prop.many or prop.repeat:
+            if prop.is_list:
                 block.props.setdefault(name, []).append(val)
             else:
                 block.props[name] = val

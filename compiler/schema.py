@@ -10,7 +10,7 @@ Adding a kind or a property means adding a row here, and nothing in the grammar.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .values import (CIDR, IP, MAC, BadValue, Bool, Duration, Enum, Hex, Int, JSONObject, Name, Path,
@@ -31,15 +31,13 @@ class Prop:
     default: Any = None
     ref: bool = False        # the values name devices, resolved by the checker
     doc: str = ""
+    #: derived, stored once (the checker asks for every property statement it reads):
+    is_list: bool = field(init=False, repr=False, compare=False)     # many or repeat: the IR holds a tuple
+    multiword: bool = field(init=False, repr=False, compare=False)   # the value is read from all the words at once (route, qdisc)
 
-    @property
-    def is_list(self) -> bool:
-        return self.many or self.repeat
-
-    @property
-    def multiword(self) -> bool:
-        """Whether the value is read from all the words at once (route, qdisc)."""
-        return getattr(self.type, "words", False)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "is_list", self.many or self.repeat)
+        object.__setattr__(self, "multiword", bool(getattr(self.type, "words", False)))
 
 
 @dataclass(frozen=True)

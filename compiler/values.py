@@ -227,6 +227,27 @@ def _ipv4(text: str) -> tuple[int, int | None] | None:
     return int(a) << 24 | int(b) << 16 | int(c) << 8 | int(d), None if prefix is None else int(prefix)
 
 
+def ipv4_interface(address: int, prefixlen: int) -> ipaddress.IPv4Interface:
+    """``ipaddress.IPv4Interface((address, prefixlen))``, made without its constructor, which
+    splits and checks its argument twice (once more for the network) and is most of the time
+    of reading an address. The attributes set are exactly those the constructor sets (CPython
+    3.11-3.13; tests/compiler/test_values.py compares the two on every prefix length);
+    /31 and /32, whose network the constructor treats specially, take its own path."""
+    if prefixlen >= 31:
+        return ipaddress.IPv4Interface((address, prefixlen))
+    netmask = ipaddress.IPv4Network._make_netmask(prefixlen)[0]   # ipaddress's own cache of masks
+    network = object.__new__(ipaddress.IPv4Network)
+    network.network_address = ipaddress.IPv4Address(address & netmask._ip)
+    network.netmask = netmask
+    network._prefixlen = prefixlen
+    interface = object.__new__(ipaddress.IPv4Interface)
+    interface._ip = address
+    interface.network = network
+    interface.netmask = netmask
+    interface._prefixlen = prefixlen
+    return interface
+
+
 _MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
 
 
@@ -304,7 +325,7 @@ class CIDR(ValueType):
             raise BadValue(f"'{text}' has a scope (%…); write the address alone")
         v4 = _ipv4(text)
         if v4 is not None and v4[1] is not None:
-            return ipaddress.IPv4Interface(v4)
+            return ipv4_interface(*v4)
         try:
             return ipaddress.ip_interface(text)
         except ValueError:

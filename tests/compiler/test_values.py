@@ -5,12 +5,14 @@ refuses with which message, hint and position inside the word."""
 from __future__ import annotations
 
 import ipaddress
+from itertools import islice
 
 import pytest
 
 from vnetc.compiler.schema import Qdisc, QdiscType, Route, RouteType
 from vnetc.compiler.values import (CIDR, IP, MAC, BadValue, Bool, Duration, Enum, Hex, Int, JSONObject, Name,
-                                   Path, Prefix, Rate, Size, Text, VlanRange, Word, format_duration, parse_int)
+                                   Path, Prefix, Rate, Size, Text, VlanRange, Word, format_duration, ipv4_interface,
+                                   parse_int)
 
 NUMBER_HINT = "write a decimal number or hex like 0x8001"
 VLAN = Int(1, 4094, "VLAN id")
@@ -421,3 +423,19 @@ QDISC_REJECT = [
 def test_qdisc_refuses(text, message, hint, word):
     exc = refuse_words(QdiscType(), text)
     assert (exc.message, exc.hint, exc.word) == (message, hint, word)
+
+
+@pytest.mark.parametrize("prefixlen", range(33))
+@pytest.mark.parametrize("address", [0, 1, 0x0A000001, 0xC0A80AFF, 0x7F000001, 0xE0000001, 0xFFFFFFFF])
+def test_ipv4_interface_is_what_ipaddress_makes(address, prefixlen):
+    """The fast construction of CIDR.parse must be indistinguishable from ipaddress's constructor."""
+    fast, slow = ipv4_interface(address, prefixlen), ipaddress.IPv4Interface((address, prefixlen))
+    assert type(fast) is type(slow) and type(fast.network) is type(slow.network)
+    def state(obj):   # (a /31 or /32 network holds its own `hosts` function: compared below by its result)
+        return {key: value for key, value in vars(obj).items() if key != "hosts"}, sorted(vars(obj))
+    assert state(fast) == state(slow) and state(fast.network) == state(slow.network)
+    assert (fast._ip, fast.ip, fast.network, fast.netmask, fast.hostmask, fast.with_prefixlen, str(fast), repr(fast),
+            hash(fast), fast.network.network_address, fast.network.broadcast_address, fast.network.num_addresses) == \
+           (slow._ip, slow.ip, slow.network, slow.netmask, slow.hostmask, slow.with_prefixlen, str(slow), repr(slow),
+            hash(slow), slow.network.network_address, slow.network.broadcast_address, slow.network.num_addresses)
+    assert fast == slow and list(islice(fast.network.hosts(), 3)) == list(islice(slow.network.hosts(), 3))
