@@ -1,3 +1,3 @@
-from vnetc.cli import main
+from vnetc.cli import run
 
-main()
+run()
