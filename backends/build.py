@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vnetc.compiler.ir import Site
 
-from . import Gap, target as get_target
+from . import Artifact, Gap, target as get_target
 from .output import Plan
 from .residual import residual_artifacts
 
@@ -54,21 +54,20 @@ def _build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path
             artifacts = list(rendering.files)
             if target.residual_files:
                 artifacts += residual_artifacts(target, site, h, rendering.residual, rendering.service)
-            directories: dict[str, Path] = {}   # install_dir -> where its files go (one Path per directory)
+            by_install_dir: dict[str, list[Artifact]] = {}
             for artifact in artifacts:
-                directory = directories.get(artifact.install_dir)
-                if directory is None:
-                    if root is not None:
-                        directory = root / artifact.install_dir
-                        if h.name is not None and len(hosts) > 1:
-                            directory = root / h.name / artifact.install_dir
-                    else:
-                        directory = (out_dir or Path("out")) / name
-                        if h.name is not None:
-                            directory = directory / h.name
-                    directories[artifact.install_dir] = directory
-                plan.add(directory, artifact)
-                result.files += 1
+                by_install_dir.setdefault(artifact.install_dir, []).append(artifact)
+            for install_dir, group in by_install_dir.items():
+                if root is not None:
+                    directory = root / install_dir
+                    if h.name is not None and len(hosts) > 1:
+                        directory = root / h.name / install_dir
+                else:
+                    directory = (out_dir or Path("out")) / name
+                    if h.name is not None:
+                        directory = directory / h.name
+                plan.dirs.setdefault(directory, []).extend(group)
+            result.files += len(artifacts)
         result.plans.append(plan)
     return result
 

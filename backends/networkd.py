@@ -28,8 +28,8 @@ from vnetc.compiler.schema import Qdisc, Route, python_name
 from vnetc.compiler.values import VlanRange, format_duration
 
 from . import Artifact, Gap, Rendering, Target, nobody_can
+from .ini import comment, section, yes_no
 from .ini import render as render_ini
-from .ini import section, yes_no
 
 INSTALL_DIR = "etc/systemd/network"
 PREFIX = "10-vnetc-"
@@ -40,20 +40,14 @@ PREFIX = "10-vnetc-"
 MATCH_PREFIX = {"name": PREFIX, "mac": "20-vnetc-", "driver": "30-vnetc-"}
 
 
-def _dur(us: int) -> str:
-    return format_duration(us)
+#: how a value is written (the builtins themselves where they suffice: no call in between)
+_dur = format_duration
+_same = str
+_bool = yes_no
 
 
 def _join(values: tuple) -> str:
     return " ".join(str(v) for v in values)
-
-
-def _same(value: Any) -> str:
-    return str(value)
-
-
-def _bool(value: bool) -> str:
-    return yes_no(value)
 
 
 #: kind -> (networkd Kind=, section name, [(property, key, format)])
@@ -151,8 +145,7 @@ class _Host:
     """Renders one host; the index of its devices is built once."""
 
     def __init__(self, site: Site, host: Host):
-        self.host = host
-        self.by_ref = {d.ref: d for d in host.devices}
+        self.by_ref = {d.ref: d for d in host.devices}   # in the host's order (dependency order)
         self.out = Rendering()
         self.stacked: dict[DeviceRef, list[Device]] = {}
         self.redirected: dict[DeviceRef, Device] = {}
@@ -171,15 +164,15 @@ class _Host:
         return device.netns is None and device.kind not in RESIDUAL_KINDS
 
     def render(self) -> Rendering:
-        for device in self.host.devices:
-            self._device(device)
+        for ref, device in self.by_ref.items():
+            self._device(device, ref)
         return self.out
 
     def _gap(self, device: Device, what: str, reason: str, span_key: str | None = None) -> None:
         span = device.spans.get(span_key) if span_key else device.span
         self.out.residual.append(Gap(device, what, reason, span or device.span))
 
-    def _device(self, device: Device) -> None:
+    def _device(self, device: Device, ref: DeviceRef) -> None:
         if device.netns is not None:
             if device.created_by is not None:
                 reason = (f"the {device.kind} peer lives in namespace '{device.netns}', which networkd does not "
@@ -197,43 +190,48 @@ class _Host:
             return
         if device.get("send-sci") is not None:
             self._gap(device, "send-sci", "networkd has no send-sci setting; vnetc apply sets it", "send-sci")
-        netdev = self._netdev(device)
-        if netdev is not None:
-            self.out.files.append(netdev)
+        head = _header(device)
+        if device.creates:
+            netdev = self._netdev(device, head)
+            if netdev is not None:
+                self.out.files.append(netdev)
         if device.master is not None and self.by_ref[device.master].kind == "team":
             # teamd takes the port down and enslaves it; a .network would fight it.
             self._gap(device, "master", "teamd enslaves team ports; networkd leaves this port alone", "master")
             return
-        self.out.files.append(self._network(device))
+        self.out.files.append(self._network(device, ref, head))
 
     # --- .netdev ---------------------------------------------------------------
 
-    def _netdev(self, device: Device) -> Artifact | None:
-        if not device.creates:
-            return None
-        peer = self._peer(device)
-        if device.kind in ("veth", "vxcan") and peer is not None and peer.netns is not None:
+    def _netdev(self, device: Device, head: str) -> Artifact | None:
+        """The .netdev of a device networkd creates: [NetDev], then its kind's row of NETDEV_SECTIONS."""
+        kind = device.kind
+        peer = self._peer(device) if kind in ("veth", "vxcan") else None
+        if peer is not None and peer.netns is not None:
             return None  # the peer's own gap hands the pair to vnetc apply
-        kind, name, _ = NETDEV_SECTIONS[device.kind]
-        sections = [section("NetDev", [("Name", device.name), ("Kind", kind),
+        netdev_kind, name, _ = NETDEV_SECTIONS[kind]
+        sections = [section("NetDev", (("Name", device.name), ("Kind", netdev_kind),
                                        ("Description", _text(device.description)),
-                                       ("MTUBytes", None if device.kind in MTU_ON_LINK else device.mtu),
-                                       ("MACAddress", device.mac)])]
+                                       ("MTUBytes", None if kind in MTU_ON_LINK else device.mtu),
+                                       ("MACAddress", device.mac)))]
         if name is not None:
-            pairs = [(key, fmt(value)) for attribute, key, fmt in _NETDEV_ATTRIBUTES[device.kind]
-                     if (value := getattr(device, attribute, None)) not in (None, ())]
-            if device.kind == "vxlan" and device.get("dev") is None:
-                pairs.append(("Independent", "yes"))
-            if device.kind == "veth":
+            if kind == "veth":
                 pairs = [("Name", peer.name), ("MACAddress", peer.mac)]
-            if device.kind == "vxcan":
+            elif kind == "vxcan":
                 pairs = [("Peer", peer.name)]
+            else:
+                pairs = [(key, fmt(value)) for attribute, key, fmt in _NETDEV_ATTRIBUTES[kind]
+                         if (value := getattr(device, attribute, None)) not in (None, ())]
+                if kind == "vxlan" and device.get("dev") is None:
+                    pairs.append(("Independent", "yes"))
             sections.append(section(name, pairs))
-        if device.kind == "macsec":
-            sections.extend(_macsec_sections(device))
-        secret = device.kind == "macsec" and _has_inline_key(device)
-        return Artifact(f"{PREFIX}{device.name}.netdev", INSTALL_DIR, render_ini(sections, _header(device)),
-                        mode=0o640 if secret else 0o644, group="systemd-network" if secret else None)
+        file_name = f"{PREFIX}{device.name}.netdev"
+        if kind == "macsec":
+            sections += _macsec_sections(device)
+            if _has_inline_key(device):
+                return Artifact(file_name, INSTALL_DIR, render_ini(head, sections), mode=0o640,
+                                group="systemd-network")
+        return Artifact(file_name, INSTALL_DIR, render_ini(head, sections))
 
     def _peer(self, device: Device) -> Device | None:
         ref = device.get("peer")
@@ -241,54 +239,57 @@ class _Host:
 
     # --- .network --------------------------------------------------------------
 
-    def _network(self, device: Device) -> Artifact:
-        match, how = [("Name", device.name)], "name"
-        if device.kind == "interface" and (device.get("match-mac") or device.get("match-driver")):
-            match = [("MACAddress", device.get("match-mac")), ("Driver", device.get("match-driver"))]
+    def _network(self, device: Device, ref: DeviceRef, head: str) -> Artifact:
+        kind = device.kind
+        how = "name"
+        if kind == "interface" and (device.get("match-mac") or device.get("match-driver")):
             how = "mac" if device.get("match-mac") else "driver"
-        sections = [section("Match", match)]
-        link = [("ActivationPolicy", "down" if device.state == "down" else None)]
+            sections = [section("Match", (("MACAddress", device.get("match-mac")),
+                                          ("Driver", device.get("match-driver"))))]
+        else:
+            sections = [section("Match", (("Name", device.name),))]
+        down = "down" if device.state == "down" else None
         if not device.creates or device.created_by is not None:
-            link = [("MACAddress", device.mac), ("MTUBytes", device.mtu)] + link
-        elif device.kind in MTU_ON_LINK:
-            link = [("MTUBytes", device.mtu)] + link
-        sections.append(section("Link", link))
+            sections.append(section("Link", (("MACAddress", device.mac), ("MTUBytes", device.mtu),
+                                             ("ActivationPolicy", down))))
+        elif kind in MTU_ON_LINK:
+            sections.append(section("Link", (("MTUBytes", device.mtu), ("ActivationPolicy", down))))
+        elif down:
+            sections.append(section("Link", (("ActivationPolicy", down),)))
 
-        network: list[tuple[str, Any]] = [("Description", _text(device.description))]
-        network.append(("DHCP", _DHCP[device.dhcp]))
+        network: list[tuple[str, Any]] = [("Description", _text(device.description)), ("DHCP", _DHCP[device.dhcp])]
         network += [("Address", a) for a in device.address]
         network += [("Gateway", g) for g in device.gateway]
         network += [("DNS", d) for d in device.dns]
-        if device.kind in NO_CARRIER_KINDS and (device.address or device.gateway or device.route):
+        if kind in NO_CARRIER_KINDS and (device.address or device.gateway or device.route):
             network.append(("ConfigureWithoutCarrier", "yes"))
         master = self.by_ref.get(device.master) if device.master else None
         if master is not None:
             network.append(("Bond" if master.kind == "bond" else "Bridge", master.name))
             network.append(("LinkLocalAddressing", "no"))
-            if master.kind == "bond" and master.get("primary") == device.ref:
+            if master.kind == "bond" and master.get("primary") == ref:
                 network.append(("PrimarySlave", "yes"))
         elif not device.address and device.dhcp == "off" and not device.gateway:
             network.append(("LinkLocalAddressing", "no"))
-        for upper in self.stacked.get(device.ref, ()):
-            network.append((STACKING_KEYS[upper.kind], upper.name))
+        if ref in self.stacked:
+            network += [(STACKING_KEYS[upper.kind], upper.name) for upper in self.stacked[ref]]
         sections.append(section("Network", network))
 
         for route in device.route:
-            sections.extend(_route_sections(route))
+            sections += _route_sections(route)
         if master is not None and master.kind == "bridge":
-            sections.extend(_bridge_port_sections(self.port_settings.get(device.ref)))
-        if device.kind == "bridge" and device.get("vlan-filtering"):
-            sections.extend(self._bridge_self_vlans(device))
-        if device.kind == "ifb" and device.get("qdisc") is not None:
-            sections.extend(self._qdisc(device, device.get("qdisc")))
-        if device.ref in self.redirected:
-            ifb = self.redirected[device.ref]
-            sections.append(section("QDisc", [("Parent", "ingress"), ("Handle", "ffff")]))
+            sections += _bridge_port_sections(self.port_settings.get(ref))
+        if kind == "bridge" and device.get("vlan-filtering"):
+            sections += self._bridge_self_vlans(device)
+        if kind == "ifb" and device.get("qdisc") is not None:
+            sections += self._qdisc(device, device.get("qdisc"))
+        if ref in self.redirected:
+            ifb = self.redirected[ref]
+            sections.append(section("QDisc", (("Parent", "ingress"), ("Handle", "ffff"))))
             self._gap(ifb, "redirect-ingress",
                       f"networkd adds the ingress qdisc on '{device.name}' but has no tc filter; "
                       f"vnetc apply adds the match-all filter redirecting it into '{ifb.name}'", "redirect-ingress")
-        return Artifact(f"{MATCH_PREFIX[how]}{device.name}.network", INSTALL_DIR,
-                        render_ini(sections, _header(device)))
+        return Artifact(f"{MATCH_PREFIX[how]}{device.name}.network", INSTALL_DIR, render_ini(head, sections))
 
     def _bridge_self_vlans(self, bridge: Device) -> list:
         """A VLAN-filtering bridge must itself be a member of the VLANs of the devices stacked on it."""
@@ -357,11 +358,16 @@ def _has_inline_key(device: Device) -> bool:
 
 
 def _header(device: Device) -> str:
-    where = f"{_file_name(device.span.source.path)}:{device.span.line}" if device.span else "?"
-    return f"Generated by vnetc from {where}; do not edit."
+    """The comment that opens each file: `# Generated by vnetc from FILE:LINE; do not edit.`"""
+    if device.span is None:
+        return comment("Generated by vnetc from ?; do not edit.")
+    return f"{_generated_from(device.span.source.path)}{device.span.line}; do not edit.\n"
 
 
-_file_name = functools.lru_cache(maxsize=None)(os.path.basename)   # a site has a few files and many devices
+@functools.lru_cache(maxsize=None)   # a site has a few files and many devices
+def _generated_from(path: str) -> str:
+    """The header up to the line number (a file name may hold a newline: one comment line more)."""
+    return comment(f"Generated by vnetc from {os.path.basename(path)}:")[:-1]
 
 
 def render(site: Site, host: Host) -> Rendering:
