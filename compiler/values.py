@@ -140,12 +140,21 @@ class Name(ValueType):
 
 
 class Word(ValueType):
+    """One word: a user or group name, a driver name. Every target writes it as a value of its
+    own (a networkd `Driver=` glob list splits at blanks), so no blank or control character."""
+
     describe = "a word"
 
     def parse(self, text: str) -> str:
         if not text:
             raise BadValue("expected a word, got an empty string")
-        return text
+        if text.isprintable() and not any(ch.isspace() for ch in text):
+            return text
+        for i, ch in enumerate(text):
+            if ch.isspace() or not ch.isprintable():
+                raise BadValue(f"a word cannot contain {ch!r}", "write one word, without blanks or control characters",
+                               offset=i, length=1)
+        return text  # pragma: no cover - the loop finds the character
 
 
 class Text(ValueType):

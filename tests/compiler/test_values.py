@@ -291,6 +291,12 @@ REJECT = [
     ("json-empty", JSONObject(), "", "not valid JSON: Expecting value at character 1", None, 0, 0),
     # Word
     ("word-empty", Word(), "", "expected a word, got an empty string", None, 0, 0),
+    ("word-newline", Word(), "kvm\nroot", "a word cannot contain '\\n'",
+     "write one word, without blanks or control characters", 3, 1),
+    ("word-blank", Word(), "e1000 igb", "a word cannot contain ' '",
+     "write one word, without blanks or control characters", 5, 1),
+    ("word-control", Word(), "a\x01", "a word cannot contain '\\x01'",
+     "write one word, without blanks or control characters", 1, 1),
 ]
 
 
