@@ -6,10 +6,10 @@ The command line calls :func:`build_plan` and then :func:`output.write` or
 
 from __future__ import annotations
 
-import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vnetc.compiler import collector_paused
 from vnetc.compiler.ir import Site
 
 from . import Artifact, Gap, target as get_target
@@ -29,15 +29,8 @@ def build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path 
                host: str | None = None, options: dict[str, dict] | None = None) -> BuildPlan:
     """Render every target for every host (or just `host`); `options` holds each target's
     keyword options (e.g. {"netplan": {"renderer": "NetworkManager"}})."""
-    # Rendering makes many small objects and no cycles that matter, while the whole IR is alive:
-    # the cyclic collector would only rescan it (as for compiling: vnetc.compiler._compile).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         return _build_plan(site, targets, out_dir, root, host, options)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build_plan(site: Site, targets: list[str], out_dir: Path | None, root: Path | None,
