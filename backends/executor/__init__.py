@@ -6,6 +6,7 @@
     plan.py       desired (IR) vs observed -> steps of ops, each with its undo
     apply.py      running the ops: journal, rollback, lock, exit 4/5
     owner.py      the ownership mark (interface alias, link group)
+    originals.py  what apply changed on interfaces, for destroy to put back
     tc.py         IFB root qdisc, the redirect-ingress chain
     tuntap.py, teamd.py, sysfs.py (netdevsim), macsec.py, namespaces.py, tools.py
     residual.py   reading a file target's residual
@@ -15,17 +16,17 @@ This module is the façade the command line calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from vnetc.compiler.ir import Host, Site
 
 from . import kinds as K
 from . import netlink as nl
+from . import originals
 from . import owner as mark
 from .apply import EXIT_OK, Fault, LockBusy, Outcome, execute, lock
 from .ops import Context, Plan
-from .plan import Options, Planner
+from .plan import Options, Planner, route_tables
 from .state import Link, State, read
 
 
@@ -33,8 +34,7 @@ class SetupError(Exception):
     """The request cannot be planned here (a usage problem: no such namespace, host)."""
 
 
-@dataclass
-class Target:
+class Target(NamedTuple):
     """What one invocation works on: one host of a site, in the kernel's namespaces."""
 
     host: Host
@@ -58,14 +58,15 @@ def target(site: Site, path: str, host_name: str | None = None, netns: str | Non
            residual: dict | None = None, residual_target: str | None = None, offline: bool = False) -> Target:
     """What to plan for; `offline`: against an imagined kernel (plan --against-empty), so no
     question is asked of this machine (tools, key files, sysfs, the namespace)."""
-    from . import sysfs, tools
+    from . import sysfs
     host = select_host(site, host_name)
     names: dict[str | None, str | None] = {None: netns}
     for declared in host.declared_netns:
         names[declared] = f"{netns}-{declared}" if netns else declared
-    options = Options(owner=mark.owner_id(path, host.name), netns_names=names, adopt=adopt, residual=residual,
-                      sysfs_root=sysfs.root(), residual_target=residual_target,
-                      tools={tool: tool if offline else tools.find(tool) for tool in tools.TOOLS}, offline=offline)
+    owner = mark.owner_id(path, host.name)
+    options = Options(owner=owner, netns_names=names, adopt=adopt, residual=residual, sysfs_root=sysfs.root(),
+                      residual_target=residual_target, offline=offline,
+                      originals=None if offline else originals.path(_lock_name(netns), owner))
     if netns is not None and not offline and not _netns_exists(netns):
         raise SetupError(f"no network namespace '{netns}' (create it with `ip netns add {netns}`)")
     return Target(host, options)
@@ -90,7 +91,7 @@ def observe(t: Target) -> dict[str | None, State]:
             states[ns] = State(kns, exists=False)
             continue
         with nl.Socket(kns) as sock:
-            states[ns] = read(sock, kns, tc=tc, vlans=vlans)
+            states[ns] = read(sock, kns, tc=tc, vlans=vlans, route_tables=route_tables(t.host, ns))
     return states
 
 
@@ -108,7 +109,9 @@ def empty_kernel(t: Target) -> dict[str | None, State]:
 
 
 def make_plan(t: Target, states: dict[str | None, State], destroy: bool = False) -> Plan:
-    planner = Planner(t.host, states, t.options)
+    """The plan (under the lock: it reads what earlier applies recorded, originals.py)."""
+    recorded = originals.read(t.options.originals) if t.options.originals is not None else {}
+    planner = Planner(t.host, states, t.options, recorded)
     return planner.destroy() if destroy else planner.make()
 
 
@@ -122,7 +125,7 @@ def snapshot(t: Target) -> Callable[[], dict]:
                 out[kns] = None
                 continue
             with nl.Socket(kns) as sock:
-                state = read(sock, kns)
+                state = read(sock, kns, route_tables=None)
             out[kns] = {link.name: (link.kind, link.up, state.name_of(link.master),
                                     tuple(sorted(str(a.interface) for a in state.addresses.get(link.index, [])
                                                  if not a.interface.ip.is_link_local)))
@@ -132,8 +135,11 @@ def snapshot(t: Target) -> Callable[[], dict]:
 
 
 def lock_name(t: Target) -> str:
-    own = t.options.netns_names[None]
-    return f"netns-{own}" if own else "host"
+    return _lock_name(t.options.netns_names[None])
+
+
+def _lock_name(netns: str | None) -> str:
+    return f"netns-{netns}" if netns else "host"
 
 
 def run(t: Target, plan: Plan, fault: Fault | None = None) -> Outcome:

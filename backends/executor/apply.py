@@ -20,8 +20,7 @@ import os
 import signal
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 from . import netlink as nl
 from .ops import Context, Op, Plan
@@ -77,12 +76,11 @@ class Failure(Exception):
 Fault = Callable[[int, Op], None]
 
 
-@dataclass
-class Outcome:
+class Outcome(NamedTuple):
     status: int
     done: int = 0                      # ops carried out (before a rollback)
     message: str = ""
-    remains: list[str] = field(default_factory=list)
+    remains: tuple[str, ...] | list[str] = ()
 
 
 @contextmanager

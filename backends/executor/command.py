@@ -7,18 +7,15 @@ The command line parses options and prints; everything else happens here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from . import SetupError, empty_kernel, lock, lock_name, make_plan, observe, run, target
 from .apply import EXIT_OK, EXIT_ROLLED_BACK, Fault, LockBusy
-from .residual import BadResidual, read as read_residual
 
 EXIT_INPUT, EXIT_USAGE = 1, 2
 
 
-@dataclass
-class Request:
+class Request(NamedTuple):
     action: str                       # plan | apply | destroy
     file: str
     netns: str | None = None
@@ -30,8 +27,7 @@ class Request:
     wait: float = 10.0                # seconds to wait for the lock
 
 
-@dataclass
-class UI:
+class UI(NamedTuple):
     out: Callable[[str], None]                    # the plan (stdout)
     err: Callable[[str], None]                    # messages (stderr)
     confirm: Callable[[str], bool] | None         # None: no terminal to ask on
@@ -41,6 +37,7 @@ def load(request: Request, ui: UI, compile_site: Callable[[str], object | None])
     """The target of the request, or an exit status."""
     residual = residual_target = None
     if request.residual:
+        from .residual import BadResidual, read as read_residual
         try:
             site, residual, residual_target = read_residual(request.file)
         except BadResidual as exc:

@@ -17,10 +17,10 @@ import grp
 import ipaddress
 import pwd
 import struct
-from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Callable
 
-from vnetc.compiler.schema import KINDS as SCHEMA_KINDS
+from vnetc.compiler.schema import KINDS as SCHEMA_KINDS, python_name
 
 from . import netlink as nl
 
@@ -60,16 +60,15 @@ def _show_int(raw: bytes) -> str:
     return str(int.from_bytes(raw, "little")) if raw else "?"
 
 
-@dataclass(frozen=True)
 class Attr:
-    """A property carried by one IFLA_INFO_DATA attribute."""
+    """A property carried by one IFLA_INFO_DATA attribute. (The classes of this table are plain
+    classes, not dataclasses: defining those is paid at every start-up.)"""
 
-    prop: str
-    nla: int
-    encode: Callable[[Any], bytes]
-    in_place: bool = True
-    nla6: int | None = None           # the attribute for an IPv6 value (vxlan local/remote)
-    ref: bool = False                 # the value names a device: its ifindex is sent
+    def __init__(self, prop: str, nla: int, encode: Callable[[Any], bytes], in_place: bool = True,
+                 nla6: int | None = None, ref: bool = False):
+        self.prop, self.nla, self.encode, self.in_place = prop, nla, encode, in_place
+        self.nla6 = nla6                # the attribute for an IPv6 value (vxlan local/remote)
+        self.ref = ref                  # the value names a device: its ifindex is sent
 
     def number(self, value: Any) -> int:
         if self.nla6 is not None and getattr(value, "version", 4) == 6:
@@ -102,10 +101,10 @@ class ChoiceAttr(Attr):
     def __init__(self, prop: str, nla: int, table: dict[str, int], pack: Callable[[Any], bytes],
                  in_place: bool = True):
         super().__init__(prop, nla, _choice(table, pack), in_place)
-        object.__setattr__(self, "names", {pack(v): k for k, v in table.items()})
+        self.names = {pack(v): k for k, v in table.items()}
 
     def show(self, raw: bytes | None) -> str:
-        return "unset" if raw is None else self.names.get(bytes(raw), _show_int(raw))  # type: ignore[attr-defined]
+        return "unset" if raw is None else self.names.get(bytes(raw), _show_int(raw))
 
 
 class BoolAttr(Attr):
@@ -116,13 +115,13 @@ class BoolAttr(Attr):
 class DurationAttr(Attr):
     def __init__(self, prop: str, nla: int, encode: Callable[[Any], bytes], unit_us: int):
         super().__init__(prop, nla, encode)
-        object.__setattr__(self, "unit_us", unit_us)
+        self.unit_us = unit_us
 
     def show(self, raw: bytes | None) -> str:
         from vnetc.compiler.values import format_duration
         if raw is None:
             return "unset"
-        return format_duration(int.from_bytes(raw, "little") * self.unit_us)  # type: ignore[attr-defined]
+        return format_duration(int.from_bytes(raw, "little") * self.unit_us)
 
 
 class SourceMacs(Attr):
@@ -170,17 +169,26 @@ def _gid(name: str) -> int:
     return int(name) if name.isdigit() else grp.getgrnam(name).gr_gid
 
 
-@dataclass(frozen=True)
 class KindSpec:
     """How the executor makes and compares a device of one kind."""
 
-    make: str                           # rtnetlink | tuntap | teamd | sysfs | existing
-    info_kind: str | None = None        # IFLA_INFO_KIND as the kernel names it
-    attrs: tuple[Attr, ...] = ()
-    lower: int | None = None            # the link attribute carrying the lower link's ifindex (IFLA_LINK)
-    lower_data: int | None = None       # ... or the INFO_DATA attribute carrying it (vxlan's IFLA_VXLAN_LINK)
-    peer: int | None = None             # the INFO_DATA attribute holding the peer (veth, vxcan)
-    elsewhere: tuple[str, ...] = ()     # the kind's other properties, and the module that carries them out
+    def __init__(self, make: str, info_kind: str | None = None, attrs: tuple[Attr, ...] = (),
+                 lower: int | None = None, lower_data: int | None = None, peer: int | None = None,
+                 elsewhere: tuple[str, ...] = ()):
+        self.make = make                # rtnetlink | tuntap | teamd | sysfs | existing
+        self.info_kind = info_kind      # IFLA_INFO_KIND as the kernel names it
+        self.attrs = attrs
+        self.lower = lower              # the link attribute carrying the lower link's ifindex (IFLA_LINK)
+        self.lower_data = lower_data    # ... or the INFO_DATA attribute carrying it (vxlan's IFLA_VXLAN_LINK)
+        self.peer = peer                # the INFO_DATA attribute holding the peer (veth, vxcan)
+        self.elsewhere = elsewhere      # the kind's other properties, and the module that carries them out
+        read = attrgetter(*(python_name(a.prop) for a in attrs)) if attrs else lambda device: ()
+        self._read = read if len(attrs) != 1 else lambda device: (read(device),)
+
+    def values(self, device: Any) -> list[tuple[Attr, Any]]:
+        """The kind properties the device sets, in table order: (attribute, value)."""
+        return [(attr, value) for attr, value in zip(self.attrs, self._read(device))
+                if value is not None and value != ()]
 
     @property
     def by_prop(self) -> dict[str, Attr]:

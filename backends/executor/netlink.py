@@ -39,7 +39,7 @@ RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
 RTM_NEWQDISC, RTM_DELQDISC, RTM_GETQDISC = 36, 37, 38
 RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 44, 45, 46
 
-SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK = 270, 10, 11
+SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_GET_STRICT_CHK = 270, 10, 11, 12
 NLMSGERR_ATTR_MSG = 1
 
 AF_UNSPEC, AF_INET, AF_BRIDGE, AF_INET6 = 0, 2, 7, 10
@@ -58,7 +58,7 @@ BRIDGE_VLAN_INFO_PVID, BRIDGE_VLAN_INFO_UNTAGGED = 0x2, 0x4
 IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS, IFA_PROTO = 1, 2, 8, 11
 IFA_F_PERMANENT = 0x80
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_PRIORITY, RTA_TABLE = 1, 4, 5, 6, 15
-RT_TABLE_MAIN = 254
+RT_TABLE_UNSPEC, RT_TABLE_MAIN = 0, 254
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
 RTN_UNICAST = 1
 
@@ -70,7 +70,7 @@ _HDR = struct.Struct("=IHHII")      # nlmsghdr: len, type, flags, seq, pid
 _NLA = struct.Struct("=HH")         # nlattr: len, type
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg: family, type, index, flags, change
 IFINFO_SIZE = _IFINFO.size
-NLA_TYPE_MASK = 0x3FFF
+NLA_TYPE_MASK, NLA_F_NESTED = 0x3FFF, 0x8000
 
 
 class KernelError(OSError):
@@ -90,7 +90,7 @@ def nla(kind: int, data: bytes) -> bytes:
 
 
 def nested(kind: int, *parts: bytes) -> bytes:
-    return nla(kind | 0x8000, b"".join(parts))
+    return nla(kind | NLA_F_NESTED, b"".join(parts))
 
 
 def u8(kind: int, value: int) -> bytes:
@@ -134,20 +134,66 @@ def attrs(buf: bytes | memoryview, start: int = 0, end: int | None = None) -> di
     return out
 
 
-def pick(buf: memoryview, start: int, wanted: frozenset[int]) -> dict[int, memoryview]:
-    """Only the wanted top-level attributes of buf[start:] (a link dump carries some fifty)."""
+def wanted(*kinds: int) -> frozenset[int]:
+    """The attribute types `pick` looks for: each as given and with the nested flag the kernel
+    may set on it (so that pick compares a header's type without masking it)."""
+    return frozenset(kinds) | {kind | NLA_F_NESTED for kind in kinds}
+
+
+def pick(buf: memoryview, start: int, types: frozenset[int]) -> dict[int, memoryview]:
+    """Only the attributes of `types` (made by `wanted`) among the top-level ones of buf[start:]
+    (a message carries many, the state needs a few; the many messages of a link dump go through
+    a Picker)."""
     out: dict[int, memoryview] = {}
     unpack = _NLA.unpack_from
     end = len(buf)
     while start + 4 <= end:
         length, kind = unpack(buf, start)
-        if length < 4:
-            break
-        kind &= NLA_TYPE_MASK
-        if kind in wanted:
-            out[kind] = buf[start + 4:start + length]
-        start += (length + 3) & ~3
+        if kind in types:
+            out[kind & NLA_TYPE_MASK] = buf[start + 4:start + length]
+        start += ((length + 3) & ~3) or end     # a zero length ends it
     return out
+
+
+class Picker:
+    """`pick` for the many messages of one dump. The kernel lays out the attributes of links of
+    one configuration alike (same types, same lengths, same offsets): a picker remembers each
+    layout it has walked — the header words of all its attributes as one integer, and a mask
+    selecting them — and takes a message of the same length whose header words equal a known
+    layout's with three integer operations instead of a walk of some forty attributes. Equal
+    header words make the walk visit the same offsets (each header's length leads to the next),
+    so the result is the walk's.
+
+    It answers where the wanted attributes' payloads are, {type: (start, end)}, a dict of the
+    layout's own: read, never change it."""
+
+    def __init__(self, start: int, types: frozenset[int]):
+        self.start, self.types = start, types
+        # body length -> [(mask, header words, {type: (start, end) of its payload})]
+        self.layouts: dict[int, list[tuple[int, int, dict[int, tuple[int, int]]]]] = {}
+
+    def __call__(self, buf: memoryview) -> dict[int, tuple[int, int]]:
+        known = self.layouts.get(len(buf))
+        if known is not None:
+            value = int.from_bytes(buf, "little")
+            for mask, headers, spans in known:
+                if value & mask == headers:
+                    return spans
+        mask, spans = self._walk(buf)
+        self.layouts.setdefault(len(buf), []).append((mask, int.from_bytes(buf, "little") & mask, spans))
+        return spans
+
+    def _walk(self, buf: memoryview) -> tuple[int, dict[int, tuple[int, int]]]:
+        """The mask of the header words of buf's attributes, and where the wanted ones are."""
+        mask, spans = 0, {}
+        start, end, types = self.start, len(buf), self.types
+        while start + 4 <= end:
+            length, kind = _NLA.unpack_from(buf, start)
+            mask |= 0xFFFFFFFF << (8 * start)
+            if kind in types:
+                spans[kind & NLA_TYPE_MASK] = (start + 4, start + length)
+            start += ((length + 3) & ~3) or end
+        return mask, spans
 
 
 class LazyAttrs:
@@ -235,6 +281,11 @@ def netns_path(name: str) -> str:
     return os.path.join(NETNS_RUN_DIR, name)
 
 
+def netns_inode(name: str | None) -> int:
+    """The identity of a namespace (its inode): one made anew under the same name has another."""
+    return os.stat(netns_path(name) if name is not None else "/proc/thread-self/ns/net").st_ino
+
+
 def _setns(fd: int) -> None:
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         code = ctypes.get_errno()
@@ -262,6 +313,7 @@ def in_netns(name: str | None, make):
 # --- the socket --------------------------------------------------------------------------
 
 BUFFER = 32 << 20   # socket buffers: the acks of one batch and a dump of many thousand links
+RECEIVE = 1 << 20   # the largest datagram read (a dump's are at most 32 KiB, an ack's a few dozen bytes)
 SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 
 
@@ -283,6 +335,16 @@ class Socket:
         self.sock.setsockopt(SOL_NETLINK, NETLINK_CAP_ACK, 1)
         self.sock.bind((0, 0))
         self.seq = 0
+        self._buffer = bytearray(RECEIVE)
+
+    def filter_dumps(self) -> bool:
+        """Ask the kernel to check dump requests strictly and to apply the filters they carry
+        (NETLINK_GET_STRICT_CHK, Linux 4.20): whether it will."""
+        try:
+            self.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+        except OSError:
+            return False
+        return True
 
     def close(self) -> None:
         self.sock.close()
@@ -299,9 +361,11 @@ class Socket:
 
     def _messages(self) -> Iterator[tuple[int, int, int, memoryview]]:
         """(type, flags, seq, body) of every message in the next datagram."""
-        data = self.sock.recv(1 << 20, socket.MSG_TRUNC)
-        view = memoryview(data)
-        offset, size = 0, len(data)
+        size = self.sock.recv_into(self._buffer, 0, socket.MSG_TRUNC)
+        if size > len(self._buffer):
+            raise KernelError(errno.EMSGSIZE, f"a netlink datagram of {size} bytes")
+        view = memoryview(bytes(memoryview(self._buffer)[:size]))    # a copy: the buffer is reused
+        offset = 0
         while offset + 16 <= size:
             length, kind, flags, seq, _ = _HDR.unpack_from(view, offset)
             if length < 16:
@@ -320,6 +384,10 @@ class Socket:
                 if mseq != seq:
                     continue
                 if mtype == NLMSG_DONE:
+                    code = -struct.unpack_from("=i", payload)[0] if len(payload) >= 4 else 0
+                    if code > 0:         # the dump failed (a filter it refused, a table it lacks)
+                        found = attrs(payload, 4) if flags & NLM_F_ACK_TLVS else {}
+                        raise KernelError(code, get_str(found[NLMSGERR_ATTR_MSG]) if NLMSGERR_ATTR_MSG in found else "")
                     if interrupted or flags & NLM_F_DUMP_INTR:
                         raise KernelError(errno.EAGAIN, "the dump was interrupted by a change; try again")
                     return

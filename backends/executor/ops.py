@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass, field
 from typing import Callable
 
 from . import netlink as nl
@@ -22,14 +21,23 @@ def phase(name: str) -> int:
     return PHASES.index(name)
 
 
-@dataclass
 class Op:
-    netns: str | None                 # the kernel namespace it runs in (None: vnetc's own)
-    text: str                         # what it does, for messages
-    phase: int
-    request: Callable[["Context"], tuple[int, int, bytes]] | None = None
-    run: Callable[["Context"], None] | None = None
-    undo: "Op | None" = None
+    """One operation: a netlink `request` (built when it is sent) or a `run`, and its `undo`.
+
+    The classes of this module are plain slotted classes, not dataclasses: they are defined at
+    every start-up, and a re-apply is timed to the millisecond (docs/executor.md, "Speed")."""
+
+    __slots__ = ("netns", "text", "phase", "request", "run", "undo")
+
+    def __init__(self, netns: str | None, text: str, phase: int,
+                 request: Callable[["Context"], tuple[int, int, bytes]] | None = None,
+                 run: Callable[["Context"], None] | None = None, undo: "Op | None" = None):
+        self.netns = netns            # the kernel namespace it runs in (None: vnetc's own)
+        self.text = text              # what it does, for messages
+        self.phase = phase
+        self.request = request
+        self.run = run
+        self.undo = undo
 
 
 class Context:
@@ -82,27 +90,32 @@ class Context:
         self._sockets.clear()
 
 
-@dataclass
 class Step:
     """What the plan shows for one device (or namespace): an action, details, and its ops."""
 
-    action: str                       # create | recreate | change | configure | delete
-    subject: str                      # "bridge br0", "netns blue"
-    details: list[str] = field(default_factory=list)
-    ops: list[Op] = field(default_factory=list)
-    reason: str = ""                  # why a recreate is needed
-    count: int = 1                    # the devices it stands for (a group delete: all of them)
+    __slots__ = ("action", "subject", "details", "ops", "reason", "count")
+
+    def __init__(self, action: str, subject: str, details: list[str] | None = None, ops: list[Op] | None = None,
+                 count: int = 1):
+        self.action = action          # create | recreate | change | configure | delete
+        self.subject = subject        # "bridge br0", "netns blue"
+        self.details = details if details is not None else []
+        self.ops = ops if ops is not None else []
+        self.reason = ""              # why a recreate is needed
+        self.count = count            # the devices it stands for (a group delete: all of them)
 
 
 SYMBOL = {"create": "+", "recreate": "-/+", "change": "~", "configure": "~", "delete": "-"}
 
 
-@dataclass
 class Plan:
-    steps: list[Step] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)       # the site cannot be applied here as it is
-    notes: list[str] = field(default_factory=list)        # what the executor leaves to others (DHCP, DNS)
-    indexes: dict[tuple[str | None, str], int] = field(default_factory=dict)
+    __slots__ = ("steps", "errors", "notes", "indexes")
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.errors: list[str] = []       # the site cannot be applied here as it is
+        self.notes: list[str] = []        # what the executor leaves to others (DHCP, DNS)
+        self.indexes: dict[tuple[str | None, str], int] = {}
 
     @property
     def ops(self) -> list[Op]:

@@ -42,11 +42,12 @@ def group(owner: str) -> int:
     return int(owner, 16) | 0x1
 
 
-def owner_of(alias_text: str | None) -> str | None:
-    """The owner a device's alias names, or None for a device vnetc did not make."""
-    if not alias_text or not alias_text.startswith(PREFIX):
-        return None
-    return alias_text[len(PREFIX):len(PREFIX) + 8]
+_OWNER = slice(len(PREFIX), len(PREFIX) + 8)      # where the alias holds the owner
+
+
+def marks(alias_text: str | None, owner: str) -> bool:
+    """Whether a device's alias marks it as made by vnetc for OWNER."""
+    return alias_text is not None and alias_text.startswith(PREFIX) and alias_text[_OWNER] == owner
 
 
 def cookie(owner: str) -> bytes:

@@ -16,39 +16,52 @@ IR and the observed state, so plans are golden-tested without root.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 from vnetc.backends import NOBODY_CAN
 from vnetc.compiler.ir import Device, DeviceRef, Host, port_vlans
+from vnetc.compiler.schema import KINDS as SCHEMA_KINDS
 
 from . import kinds as K
 from . import netlink as nl
+from . import originals
 from . import owner as mark
 from .ops import Context, Op, Plan, Step, phase
 from .state import Link, State
+from .tools import Found
 
 INDEX_GAP = 64
 _RT = "=BBBBBBBBI"
+#: kind -> the properties of NOBODY_CAN it has
+_NOBODY_CAN = {kind: tuple(p for p in NOBODY_CAN if p in SCHEMA_KINDS[kind].props) for kind in SCHEMA_KINDS}
 
 
-@dataclass
 class Options:
-    owner: str                                   # owner id (owner.owner_id)
-    netns_names: dict[str | None, str | None]    # the site's namespace -> the kernel's name for it
-    adopt: bool = False
-    residual: dict[tuple[str | None, str], set[str]] | None = None   # residual items: device -> {what}
-    sysfs_root: str = "/sys"
-    residual_target: str | None = None          # the file target whose residual this is
-    offline: bool = False                       # planning against an imagined kernel: no machine checks
-    tools: dict[str, str | None] = field(default_factory=dict)      # tool -> path (None: missing)
+    """What the planner needs besides the IR and the kernel."""
+
+    def __init__(self, owner: str, netns_names: dict[str | None, str | None], adopt: bool = False,
+                 residual: dict[tuple[str | None, str], set[str]] | None = None, sysfs_root: str = "/sys",
+                 residual_target: str | None = None, offline: bool = False,
+                 tools: dict[str, str | None] | None = None, originals: Path | None = None):
+        self.owner = owner                      # owner id (owner.owner_id)
+        self.netns_names = netns_names          # the site's namespace -> the kernel's name for it
+        self.adopt = adopt
+        self.residual = residual                # residual items: device -> {what}
+        self.sysfs_root = sysfs_root
+        self.residual_target = residual_target  # the file target whose residual this is
+        self.offline = offline                  # planning against an imagined kernel: no machine checks
+        self.tools = tools if tools is not None else Found(offline)     # tool -> path (None: missing)
+        self.originals = originals              # the file of what apply changed on devices it does not own
 
 
 class Planner:
-    def __init__(self, host: Host, states: dict[str | None, State], options: Options):
+    def __init__(self, host: Host, states: dict[str | None, State], options: Options,
+                 recorded: dict[originals.Key, originals.Record] | None = None):
         self.host = host
         self.states = states            # by the site's namespace name (None: the host's own)
         self.o = options
+        self.recorded = recorded or {}  # what apply changed on devices it does not own (originals.py)
         self.plan = Plan()
         self.by_ref = {d.ref: d for d in host.devices}
         # Indexes for the devices vnetc creates over rtnetlink are chosen here (so that one batch can
@@ -59,12 +72,16 @@ class Planner:
         self.next_index = {ns: max([1, *state.by_index]) + gap for ns, state in states.items()}
         self.indexes: dict[tuple[str | None, str], int] = {}
         for ns, state in states.items():
-            for link in state.links.values():
-                self.indexes[(self.k(ns), link.name)] = link.index
+            kns = self.k(ns)
+            self.indexes.update(((kns, name), link.index) for name, link in state.links.items())
         self.fresh: set[DeviceRef] = set()          # devices (re)created by this plan
         self.netdevsim_ids: set[int] = set()        # bus ids given to netdevsim devices of this plan
         self.redirected = {source for d in host.devices if d.kind == "ifb" for source in d.get("redirect-ingress")}
         self.group = mark.group(options.owner)
+        self.aliases: dict[str | None, str] = {}     # description -> the alias (_alias)
+        # (bridge, port) -> the bridge's `port PORT { … }` record (only bridges have them)
+        self.port_records = {(d.ref, record.name): record for d in host.devices if d.kind == "bridge"
+                             for record in d.get("port")}
 
     # --- helpers -----------------------------------------------------------------
 
@@ -84,7 +101,7 @@ class Planner:
         return lambda ref: ctx.index(self.k(ref.netns), ref.name)
 
     def owned(self, link: Link) -> bool:
-        return mark.owner_of(link.alias) == self.o.owner
+        return mark.marks(link.alias, self.o.owner)
 
     def new_index(self, ns: str | None, name: str) -> int:
         index = self.next_index[ns]
@@ -138,17 +155,19 @@ class Planner:
             for link in owned:
                 if (ns, link.index) not in gone:
                     self._delete_link(ns, link, gone)
+        steps: dict[tuple[str | None, str], Step] = {}
         for device in self.host.devices:
             if K.KINDS[device.kind].make != "existing":
                 continue
             link = self.link_of(device.ref)
             if link is None:
                 continue
-            step = Step("configure", self.subject(device))
+            step = steps[(device.netns, device.name)] = Step("configure", self.subject(device))
             bare = type(device)(name=device.name, netns=device.netns, state=device.state)
             self._addresses(bare, link, step, owned=False)
             self._routes(bare, link, step)
             self._add(step)
+        self._restore(steps)
         self._stale_filters(destroying=True)
         from .namespaces import owner_of, remove_op
         for ns in self.host.declared_netns:
@@ -157,6 +176,7 @@ class Planner:
                     all(self.owned(l) or l.name == "lo" for l in state.links.values()):
                 self.plan.steps.append(Step("delete", f"netns {self.k(ns)}", ["created by vnetc for this site"],
                                             [remove_op(self.k(ns), self.o.owner)]))
+        self.plan.indexes = self.indexes
         return self.plan
 
     def _delete_group(self, ns: str | None, owned: list[Link]) -> None:
@@ -269,7 +289,7 @@ class Planner:
 
     def _device(self, device: Device) -> None:
         spec = K.KINDS[device.kind]
-        for prop in NOBODY_CAN:
+        for prop in _NOBODY_CAN[device.kind]:
             if device.get(prop) is not None:
                 self.plan.errors.append(f"{self.subject(device)}: {prop}: MACsec MKA needs wpa_supplicant "
                                         f"(macsec_linux driver); vnetc apply does not run it")
@@ -307,7 +327,8 @@ class Planner:
                         f"or pass --adopt to take it over")
                     return
                 step.details.append(f"adopt the existing {link.kind or 'device'} (mark it as vnetc's)")
-            reason = self._recreate_reason(device, link) if link is not None else ""
+            values = spec.values(device)
+            reason = self._recreate_reason(device, link, values) if link is not None else ""
             if link is None or reason:
                 if link is not None:
                     step.action, step.reason = "recreate", reason
@@ -321,14 +342,14 @@ class Planner:
                 link = None
             else:
                 step.action = "change"
-                self._change_attrs(device, link, step)
+                self._change_attrs(device, link, step, values)
         self._configure(device, link, step)
         self._add(step)
 
     def _add(self, step: Step) -> None:
         self.plan.steps.append(step)
 
-    def _recreate_reason(self, device: Device, link: Link) -> str:
+    def _recreate_reason(self, device: Device, link: Link, values: list[tuple[K.Attr, Any]]) -> str:
         spec = K.KINDS[device.kind]
         if spec.info_kind != link.kind:
             return f"it is a {link.kind or 'device without a kind'} in the kernel"
@@ -347,11 +368,8 @@ class Planner:
             peer = peer_state.links.get(peer_ref.name)
             if peer is None or (peer.index != link.link):
                 return f"its peer is not {peer_ref}"
-        for attr in spec.attrs:
-            value = device.get(attr.prop)
-            if value is None or value == () or attr.in_place:
-                continue
-            if self._differs(attr, value, link):
+        for attr, value in values:
+            if not attr.in_place and self._differs(attr, value, link):
                 return f"the kernel cannot change {attr.prop} in place"
         return ""
 
@@ -373,10 +391,8 @@ class Planner:
                     except KeyError:
                         self.plan.errors.append(f"{self.subject(device)}: no {'user' if prop == 'owner' else 'group'} "
                                                 f"'{device.get(prop)}' on this machine")
-        for attr in spec.attrs:
-            value = device.get(attr.prop)
-            if value is not None and value != ():
-                step.details.append(f"{attr.prop} {_show_value(attr.prop, value)}")
+        for attr, value in spec.values(device):
+            step.details.append(f"{attr.prop} {_show_value(attr.prop, value)}")
         if spec.make == "rtnetlink":
             self._create_rtnetlink(device, step)
         elif spec.make == "tuntap":
@@ -425,10 +441,7 @@ class Planner:
             if make_ns != ns:
                 body += nl.u32(nl.IFLA_NET_NS_FD, ctx.netns_fd(self.k(ns)))
             data = b""
-            for attr in spec.attrs:
-                value = device.get(attr.prop)
-                if value is None or value == ():
-                    continue
+            for attr, value in spec.values(device):
                 data += attr.send(value) if isinstance(attr, K.SourceMacs) else \
                     nl.nla(attr.number(value), attr.payload(value, resolve))
             if lower is not None and spec.lower_data is not None:
@@ -456,7 +469,7 @@ class Planner:
     def _mark(self, device: Device, at: int, learn: bool = False) -> Op:
         """Set the ownership alias (and, for devices a tool made, the group)."""
         kns, name = self.k(device.netns), device.name
-        text = mark.alias(self.o.owner, device.description)
+        text = self._alias(device.description)
         group = self.group
 
         def build(ctx: Context) -> tuple[int, int, bytes]:
@@ -470,14 +483,14 @@ class Planner:
 
     # --- change in place -----------------------------------------------------------------
 
-    def _change_attrs(self, device: Device, link: Link, step: Step) -> None:
+    def _change_attrs(self, device: Device, link: Link, step: Step, values: list[tuple[K.Attr, Any]]) -> None:
+        """Change in place the kind attributes (`values`: spec.values(device)) that differ."""
         spec = K.KINDS[device.kind]
         if not spec.info_kind or spec.make != "rtnetlink" and spec.make != "tuntap":
             return
         changed = []
-        for attr in spec.attrs:
-            value = device.get(attr.prop)
-            if value is None or value == () or not self._differs(attr, value, link):
+        for attr, value in values:
+            if not self._differs(attr, value, link):
                 continue
             old = attr.observed(link.data, value)
             step.details.append(f"{attr.prop} {attr.show(next(iter(old.values())))} -> {_show_value(attr.prop, value)}")
@@ -509,15 +522,16 @@ class Planner:
 
     def _configure(self, device: Device, link: Link | None, step: Step) -> None:
         fresh = link is None
+        make = K.KINDS[device.kind].make
         # configured after it exists: a peer (made with its veth) or a device a tool made
-        peer = device.created_by is not None or (fresh and K.KINDS[device.kind].make != "rtnetlink")
+        peer = device.created_by is not None or (fresh and make != "rtnetlink")
         kns, name = self.k(device.netns), device.name
-        owned = fresh or (link is not None and (self.owned(link) or self.o.adopt and K.KINDS[device.kind].make
-                                                != "existing"))
+        # a peer is vnetc's when its veth is (its alias, lost, is then set again)
+        owned = fresh or self.owned(link) or self._owned_creator(device) or self.o.adopt and make != "existing"
         setlink: list[tuple[str, int, bytes, bytes | None]] = []    # (detail, attribute, new, old)
         late: list[tuple[str, int, bytes, bytes | None]] = []
-        if owned and K.KINDS[device.kind].make != "existing":
-            text = mark.alias(self.o.owner, device.description)
+        if owned and make != "existing":
+            text = self._alias(device.description)
             if not fresh and link.alias != text:
                 setlink.append(("description " + repr(device.description or ""), nl.IFLA_IFALIAS,
                                 text.encode() + b"\0", (link.alias or "").encode() + b"\0"))
@@ -540,8 +554,35 @@ class Planner:
             step.details.append(f"state {'down' if up else 'up'} -> {device.state}" if not fresh
                                 else f"state {device.state}")
             flags_op = (nl.IFF_UP if up else 0, 0 if up else nl.IFF_UP, not fresh)
-        # an existing device's MTU goes first: what is created on it then inherits it, as it does
-        # when networkd or the iproute2 script configure the lower link before stacking on it
+        if setlink or late or flags_op:
+            if make == "existing" and self.o.originals is not None:
+                self._remember(device, link, setlink + late, flags_op, step)
+            self._set(kns, name, fresh, setlink, late, flags_op, step)
+        if device.master and self.port_records:         # (the calls below only when they may find something)
+            self._port_settings(device, link, step)
+            self._bridge_vlans(device, step)
+        state = self.states[device.netns]
+        if device.address or link is not None and link.index in state.addresses:
+            self._addresses(device, link, step, owned)
+        if device.gateway or device.route or link is not None and state.routes_of(link.index):
+            self._routes(device, link, step)
+        if device.kind == "ifb" or self.redirected and device.ref in self.redirected:
+            from .tc import plan_tc
+            plan_tc(self, device, link, step)
+        if device.kind == "macsec" and (device.get("tx-sa") or device.get("rx-channel")):
+            from .macsec import plan_sas
+            plan_sas(self, device, link, step)
+        if self.o.residual is None:
+            for prop, value in (("dhcp", device.dhcp), ("dns", device.dns)):
+                if value not in (None, (), "off"):
+                    self.plan.notes.append(f"{self.subject(device)}: {prop} is left to a network daemon; "
+                                           f"vnetc apply configures the kernel only")
+
+    def _set(self, kns: str | None, name: str, fresh: bool, setlink: list, late: list, flags_op: tuple | None,
+             step: Step) -> None:
+        """The RTM_SETLINKs of _configure: an existing device's MTU first (what is created on it then
+        inherits it, as it does when networkd or the iproute2 script configure the lower link before
+        stacking on it), the rest with the up/down flag, a bridge's MTU once its ports are in."""
         early = [] if fresh else [a for a in setlink if a[1] == nl.IFLA_MTU]
         setlink = [a for a in setlink if a not in early]
         for detail, _, _, _ in early + setlink + late:
@@ -553,22 +594,74 @@ class Planner:
             step.ops.append(self._setlink(kns, name, setlink, flags_op, phase("link")))
         if late:
             step.ops.append(self._setlink(kns, name, late, None, phase("port")))
-        self._port_settings(device, link, step)
-        self._bridge_vlans(device, step)
-        self._addresses(device, link, step, owned)
-        self._routes(device, link, step)
-        if device.kind == "ifb" or self._redirected(device):
-            from .tc import plan_tc
-            plan_tc(self, device, link, step)
-        if device.kind == "macsec" and (device.get("tx-sa") or device.get("rx-channel")):
-            from .macsec import plan_sas
-            plan_sas(self, device, link, step)
-        if self.o.residual is None:
-            for prop in ("dhcp", "dns"):
-                value = device.get(prop)
-                if value not in (None, (), "off"):
-                    self.plan.notes.append(f"{self.subject(device)}: {prop} is left to a network daemon; "
-                                           f"vnetc apply configures the kernel only")
+
+    def _remember(self, device: Device, link: Link, attrs: list, flags_op: tuple | None, step: Step) -> None:
+        """Record what the device had before vnetc changes its MTU, MAC or up/down (originals.py)."""
+        changes: dict[str, tuple[Any, Any]] = {}
+        for _, number, _, _ in attrs:
+            if number == nl.IFLA_MTU:
+                changes["mtu"] = (link.mtu, device.mtu)
+            elif number == nl.IFLA_ADDRESS:
+                changes["mac"] = (link.mac, device.mac.lower())
+        if flags_op is not None:
+            changes["up"] = (link.up, device.state != "down")
+        key = (self.k(device.netns), device.name)
+        identity = (self.states[device.netns].inode, link.index)
+        step.ops.append(originals.record_op(self.o.originals, key, identity, self.recorded.get(key), changes))
+
+    def _restore(self, steps: dict[tuple[str | None, str], Step]) -> None:
+        """destroy: put back what apply changed on devices it does not own, where vnetc's value is
+        still there, and forget the records. `steps`: the configure steps of the site's devices."""
+        namespaces = {kns: ns for ns, kns in self.o.netns_names.items()}
+        for key, record in self.recorded.items():
+            kns, name = key
+            if kns not in namespaces:
+                continue
+            ns = namespaces[kns]
+            step = steps.get((ns, name))
+            if step is None:
+                step = Step("configure", f"device {ns + '/' if ns else ''}{name}")
+                self._add(step)
+            link = self.states[ns].links.get(name)
+            if link is None or record["identity"] != (self.states[ns].inode, link.index):
+                step.details.append(f"{name} is {'gone' if link is None else 'not the device vnetc changed'}: "
+                                    f"vnetc forgets what it had before")
+                step.ops.append(originals.forget_op(self.o.originals, key))
+                continue
+            attrs, flags_op = [], None
+            for prop, values in originals.changes(record).items():
+                now = {"mtu": link.mtu, "mac": link.mac, "up": link.up}[prop]
+                if now != values["set"]:
+                    step.details.append(f"{_LABEL[prop]} {_show_state(prop, now)} was changed since vnetc set "
+                                        f"{_show_state(prop, values['set'])}: left as it is")
+                    continue
+                before = values["before"]
+                if before is None:          # a device without a MAC before (vnetc sets none such)
+                    continue
+                step.details.append(f"{_LABEL[prop]} {_show_state(prop, now)} -> {_show_state(prop, before)} "
+                                    f"(as before vnetc)")
+                if prop == "up":
+                    flags_op = (nl.IFF_UP if before else 0, nl.IFF_UP if now else 0, True)
+                elif prop == "mtu":
+                    attrs.append(("", nl.IFLA_MTU, K._u32(before), K._u32(now)))
+                else:
+                    attrs.append(("", nl.IFLA_ADDRESS, K._mac(before), K._mac(now)))
+            if attrs or flags_op:
+                step.ops.append(self._setlink(kns, name, attrs, flags_op, phase("link")))
+            step.ops.append(originals.forget_op(self.o.originals, key))
+
+    def _alias(self, description: str | None) -> str:
+        """The alias marking a device of this owner with this description (made once per text)."""
+        text = self.aliases.get(description)
+        if text is None:
+            text = self.aliases[description] = mark.alias(self.o.owner, description)
+        return text
+
+    def _owned_creator(self, device: Device) -> bool:
+        if device.created_by is None:
+            return False
+        creator = self.link_of(device.created_by)
+        return creator is not None and self.owned(creator)
 
     def _setlink(self, kns: str | None, name: str, attrs: list, flags: tuple | None, at: int) -> Op:
         def build(ctx: Context, old: bool = False) -> tuple[int, int, bytes]:
@@ -618,10 +711,7 @@ class Planner:
                                                         + nl.u32(nl.IFLA_MASTER, have)))))
 
     def _port_settings(self, device: Device, link: Link | None, step: Step) -> None:
-        master = self.by_ref.get(device.master) if device.master else None
-        if master is None or master.kind != "bridge":
-            return
-        record = next((r for r in master.get("port") if r.name == device.ref), None)
+        record = self.port_records.get((device.master, device.ref))
         if record is None:
             return
         fresh = link is None or device.master in self.fresh
@@ -655,11 +745,8 @@ class Planner:
 
     def _bridge_vlans(self, device: Device, step: Step) -> None:
         """A bridge port's `vlans`, `untagged` and `pvid` (port NAME { … } of a vlan-filtering bridge)."""
-        master = self.by_ref.get(device.master) if device.master else None
-        if master is None or master.kind != "bridge" or not master.get("vlan-filtering"):
-            return
-        record = next((r for r in master.get("port") if r.name == device.ref), None)
-        if record is None or not (record.vlans or record.pvid):
+        record = self.port_records.get((device.master, device.ref))
+        if record is None or not (record.vlans or record.pvid) or not self.by_ref[device.master].get("vlan-filtering"):
             return
         bits = {"pvid": nl.BRIDGE_VLAN_INFO_PVID, "untagged": nl.BRIDGE_VLAN_INFO_UNTAGGED}
         want = {vid: sum(bits[flag] for flag in flags) for vid, flags in port_vlans(record).items()}
@@ -700,8 +787,9 @@ class Planner:
                                                                         entries([(v, have[v]) for v in remove]))))))
 
     def _addresses(self, device: Device, link: Link | None, step: Step, owned: bool) -> None:
+        found = self.states[device.netns].addresses.get(link.index) if link else None
         kns, name = self.k(device.netns), device.name
-        have = {a.interface: a for a in self.states[device.netns].addresses.get(link.index, [])} if link else {}
+        have = {a.interface: a for a in found or ()}
         want = list(dict.fromkeys(device.address))
         for interface in want:
             if interface in have:
@@ -726,22 +814,24 @@ class Planner:
                                                                               address.proto))))
 
     def _routes(self, device: Device, link: Link | None, step: Step) -> None:
+        """The routes to add and (vnetc's own, protocol 118) to remove; a removal runs before the
+        additions, which may reuse its key (a route whose gateway changed is one of each)."""
+        have = self.states[device.netns].routes_of(link.index) if link is not None else []
         kns, name = self.k(device.netns), device.name
         want = _wanted_routes(device)
-        state = self.states[device.netns]
-        have = state.routes_of(link.index) if link is not None else []
         matched = set()
+        adds = []
         for route in want:
             found = next((r for r in have if _same_route(route, r)), None)
             if found is not None:
                 matched.add(found)
                 continue
             step.details.append(f"+ route {_route_text(route)}")
-            step.ops.append(Op(kns, f"add route {_route_text(route)}", phase("route"),
-                               request=lambda ctx, r=route: _route_msg(nl.RTM_NEWROUTE, nl.CREATE, ctx.index(kns, name), r),
-                               undo=Op(kns, f"remove route {_route_text(route)}", phase("route"),
-                                       request=lambda ctx, r=route: _route_msg(nl.RTM_DELROUTE, 0,
-                                                                               ctx.index(kns, name), r))))
+            adds.append(Op(kns, f"add route {_route_text(route)}", phase("route"),
+                           request=lambda ctx, r=route: _route_msg(nl.RTM_NEWROUTE, nl.CREATE, ctx.index(kns, name), r),
+                           undo=Op(kns, f"remove route {_route_text(route)}", phase("route"),
+                                   request=lambda ctx, r=route: _route_msg(nl.RTM_DELROUTE, 0,
+                                                                           ctx.index(kns, name), r))))
         for route in have:
             if route in matched or route.proto != mark.PROTO:
                 continue
@@ -752,9 +842,7 @@ class Planner:
                                request=lambda ctx, r=entry: _route_msg(nl.RTM_DELROUTE, 0, index, r),
                                undo=Op(kns, f"add route {_route_text(entry)}", phase("route"),
                                        request=lambda ctx, r=entry: _route_msg(nl.RTM_NEWROUTE, nl.CREATE, index, r))))
-
-    def _redirected(self, device: Device) -> bool:
-        return device.ref in self.redirected
+        step.ops += adds
 
     def _stale_filters(self, destroying: bool = False) -> None:
         from .tc import plan_stale_filters
@@ -773,7 +861,7 @@ class Planner:
         if "send-sci" in items:
             attr = K.KINDS["macsec"].by_prop["send-sci"]
             if self._differs(attr, device.get("send-sci"), link):
-                self._change_attrs(device, link, step)
+                self._change_attrs(device, link, step, K.KINDS[device.kind].values(device))
 
     def _redirected_residual(self, device: Device) -> bool:
         return any(device.ref in (d.get("redirect-ingress") or ()) and "redirect-ingress" in
@@ -794,8 +882,7 @@ def _addr(kind: int, flags: int, index: int, interface, proto: int = mark.PROTO)
     return kind, flags, body
 
 
-@dataclass(frozen=True)
-class WantedRoute:
+class WantedRoute(NamedTuple):
     dst: Any                    # ip_network
     via: Any                    # ip_address | None
     metric: int | None
@@ -816,6 +903,13 @@ def _wanted_routes(device: Device) -> list[WantedRoute]:
         else:
             out.append(WantedRoute(route.prefix, route.via, route.metric, route.table))
     return list(dict.fromkeys(out))
+
+
+def route_tables(host: Host, netns: str | None) -> frozenset[int]:
+    """The tables of the routes the site wants in a namespace: the state reads every route of
+    these (and vnetc's own in any table), which is all `_routes` compares."""
+    return frozenset(route.table or nl.RT_TABLE_MAIN for device in host.devices if device.netns == netns
+                     for route in _wanted_routes(device))
 
 
 def _metric(route: WantedRoute) -> int:
@@ -860,6 +954,16 @@ def _route_msg(kind: int, flags: int, index: int, route: WantedRoute) -> tuple[i
         body += nl.nla(nl.RTA_GATEWAY, route.via.packed)
     body += nl.u32(nl.RTA_OIF, index) + nl.u32(nl.RTA_PRIORITY, _metric(route)) + nl.u32(nl.RTA_TABLE, table)
     return kind, flags, body
+
+
+_LABEL = {"mtu": "mtu", "mac": "mac", "up": "state"}     # a recorded property as the plan names it
+
+
+def _show_state(prop: str, value: Any) -> str:
+    """A recorded value (originals.py) as the plan shows it."""
+    if prop == "up":
+        return "up" if value else "down"
+    return "none" if value is None else str(value)
 
 
 def _vid_text(vid: int, flags: int) -> str:

@@ -8,19 +8,24 @@ qdiscs and ingress filters of the devices that matter; bridge VLANs when asked.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import struct
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import netlink as nl
+from . import owner as mark
 
 _ADDR = struct.Struct("=BBBBI")           # ifaddrmsg
 _RT = struct.Struct("=BBBBBBBBI")         # rtmsg
 _TC = struct.Struct("=BxxxiIII")          # tcmsg: family, ifindex, handle, parent, info
+_EMPTY = nl.LazyAttrs()
 
 
-@dataclass(slots=True)
-class Link:
+class Link(NamedTuple):
+    """One link as the kernel dumps it (named tuples here: the state is read whole on every run,
+    and a named tuple costs a quarter of a dataclass to define at start-up)."""
+
     index: int
     name: str
     kind: str | None
@@ -32,23 +37,21 @@ class Link:
     link_netnsid: int | None                        # set when `link` is in another namespace
     alias: str | None
     group: int
-    data: nl.LazyAttrs = field(default_factory=nl.LazyAttrs)      # IFLA_INFO_DATA
-    slave: nl.LazyAttrs = field(default_factory=nl.LazyAttrs)     # IFLA_INFO_SLAVE_DATA
+    data: nl.LazyAttrs = _EMPTY                     # IFLA_INFO_DATA
+    slave: nl.LazyAttrs = _EMPTY                    # IFLA_INFO_SLAVE_DATA
 
     @property
     def up(self) -> bool:
         return bool(self.flags & nl.IFF_UP)
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(NamedTuple):
     index: int
     interface: ipaddress.IPv4Interface | ipaddress.IPv6Interface
     proto: int
 
 
-@dataclass(frozen=True, slots=True)
-class RouteEntry:
+class RouteEntry(NamedTuple):
     family: int
     dst: ipaddress.IPv4Network | ipaddress.IPv6Network
     gateway: ipaddress.IPv4Address | ipaddress.IPv6Address | None
@@ -60,8 +63,7 @@ class RouteEntry:
     type: int
 
 
-@dataclass(frozen=True, slots=True)
-class TcObject:
+class TcObject(NamedTuple):
     index: int
     handle: int
     parent: int
@@ -69,21 +71,20 @@ class TcObject:
     options: bytes
 
 
-@dataclass
 class State:
     """One namespace as the kernel holds it."""
 
-    netns: str | None                  # the named namespace (None: this process's own)
-    exists: bool = True
-    links: dict[str, Link] = field(default_factory=dict)
-    addresses: dict[int, list[Address]] = field(default_factory=dict)
-    routes: list[RouteEntry] = field(default_factory=list)     # not the kernel's own
-    qdiscs: dict[int, list[TcObject]] = field(default_factory=dict)
-    filters: dict[int, list[TcObject]] = field(default_factory=dict)    # ingress filters by device
-    bridge_vlans: dict[int, dict[int, int]] = field(default_factory=dict)   # index -> {vid: flags}
-
-    def __post_init__(self) -> None:
-        self.by_index: dict[int, Link] = {link.index: link for link in self.links.values()}
+    def __init__(self, netns: str | None, exists: bool = True, inode: int | None = None):
+        self.netns = netns                 # the named namespace (None: this process's own)
+        self.exists = exists
+        self.inode = inode                 # its identity (netlink.netns_inode; None: not read)
+        self.links: dict[str, Link] = {}
+        self.by_index: dict[int, Link] = {}
+        self.addresses: dict[int, list[Address]] = {}
+        self.routes: list[RouteEntry] = []          # those the planner compares (_read_routes)
+        self.qdiscs: dict[int, list[TcObject]] = {}
+        self.filters: dict[int, list[TcObject]] = {}        # ingress filters by device
+        self.bridge_vlans: dict[int, dict[int, int]] = {}   # index -> {vid: flags}
         self._routes_by_oif: dict[int, list[RouteEntry]] | None = None
 
     def routes_of(self, index: int) -> list[RouteEntry]:
@@ -102,22 +103,20 @@ class State:
         return link.name if link else None
 
 
-def read(sock: nl.Socket, netns: str | None, tc: bool = False, vlans: bool = False) -> State:
-    """Dump one namespace: links, addresses and routes; qdiscs and ingress filters with `tc`;
-    bridge VLANs with `vlans`."""
-    state = State(netns)
+def read(sock: nl.Socket, netns: str | None, tc: bool = False, vlans: bool = False,
+         route_tables: frozenset[int] | None = frozenset()) -> State:
+    """Dump one namespace: links and addresses; qdiscs and ingress filters with `tc`; bridge
+    VLANs with `vlans`; the routes the planner compares unless `route_tables` is None (see
+    _read_routes)."""
+    state = State(netns, inode=nl.netns_inode(netns))
     request = nl.ifinfo() + nl.u32(nl.IFLA_EXT_MASK, nl.RTEXT_FILTER_SKIP_STATS)
+    pick = nl.Picker(nl.IFINFO_SIZE, _LINK_ATTRS)
     for _, body in sock.dump_all(nl.RTM_GETLINK, request):
-        state.add(_link(body))
+        state.add(_link(body, pick))
     for _, body in sock.dump_all(nl.RTM_GETADDR, _ADDR.pack(nl.AF_UNSPEC, 0, 0, 0, 0)):
         address = _address(body)
         if address is not None:
             state.addresses.setdefault(address.index, []).append(address)
-    for family in (nl.AF_INET, nl.AF_INET6):
-        for _, body in sock.dump_all(nl.RTM_GETROUTE, _RT.pack(family, 0, 0, 0, 0, 0, 0, 0, 0)):
-            route = _route(body)
-            if route is not None:
-                state.routes.append(route)
     if tc:
         for _, body in sock.dump_all(nl.RTM_GETQDISC, _TC.pack(nl.AF_UNSPEC, 0, 0, 0, 0)):
             obj = _tc(body)
@@ -140,56 +139,89 @@ def read(sock: nl.Socket, netns: str | None, tc: bool = False, vlans: bool = Fal
                     flags, vid = struct.unpack_from("=HH", value)
                     found[vid] = flags & (nl.BRIDGE_VLAN_INFO_PVID | nl.BRIDGE_VLAN_INFO_UNTAGGED)
             state.bridge_vlans[index] = found
+    if route_tables is not None:
+        state.routes = _read_routes(sock, route_tables)      # last: it makes the socket's dumps strict
     return state
 
 
-_LINK_ATTRS = frozenset({nl.IFLA_ADDRESS, nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_LINK, nl.IFLA_MASTER, nl.IFLA_LINKINFO,
-                         nl.IFLA_IFALIAS, nl.IFLA_GROUP, nl.IFLA_LINK_NETNSID})
-_ADDR_ATTRS = frozenset({nl.IFA_ADDRESS, nl.IFA_LOCAL, nl.IFA_PROTO})
-_ROUTE_ATTRS = frozenset({nl.RTA_TABLE, nl.RTA_DST, nl.RTA_GATEWAY, nl.RTA_OIF, nl.RTA_PRIORITY})
-RT_TABLE_LOCAL, RTPROT_KERNEL = 255, 2
-_EMPTY = nl.LazyAttrs()
+def _read_routes(sock: nl.Socket, tables: frozenset[int]) -> list[RouteEntry]:
+    """The routes the planner compares: vnetc's own (protocol 118) in every table, and every other
+    route in `tables` (those the site's routes are in). Never the kernel's own (prefix routes of
+    addresses, the local table) nor cached exceptions. A kernel that filters dumps (Linux 4.20)
+    sends only these, not the three routes of every IPv6 link (fe80::/64, its local and its
+    multicast route); an older one sends all, and they are sorted out here alike."""
+    if sock.filter_dumps():
+        # (table, protocol): vnetc's routes anywhere, then every route of each of the tables
+        selections = [(nl.RT_TABLE_UNSPEC, mark.PROTO), *((table, 0) for table in sorted(tables))]
+    else:
+        selections = [(nl.RT_TABLE_UNSPEC, 0)]
+    found: dict[RouteEntry, None] = {}
+    for family in (nl.AF_INET, nl.AF_INET6):
+        for table, proto in selections:
+            request = _RT.pack(family, 0, 0, 0, table if table < 256 else nl.RT_TABLE_UNSPEC, proto, 0, 0, 0)
+            if table:
+                request += nl.u32(nl.RTA_TABLE, table)
+            try:
+                bodies = sock.dump_all(nl.RTM_GETROUTE, request)
+            except nl.KernelError as exc:
+                if exc.errno != errno.ENOENT:        # a table that does not exist (yet) holds no route
+                    raise
+                continue
+            for _, body in bodies:
+                route = _route(body)
+                if route is not None and (route.proto == mark.PROTO or route.table in tables):
+                    found[route] = None
+    return list(found)
+
+
+_LINK_ATTRS = nl.wanted(nl.IFLA_ADDRESS, nl.IFLA_IFNAME, nl.IFLA_MTU, nl.IFLA_LINK, nl.IFLA_MASTER, nl.IFLA_LINKINFO,
+                        nl.IFLA_IFALIAS, nl.IFLA_GROUP, nl.IFLA_LINK_NETNSID)
+_ADDR_ATTRS = nl.wanted(nl.IFA_ADDRESS, nl.IFA_LOCAL, nl.IFA_PROTO)
+_ROUTE_ATTRS = nl.wanted(nl.RTA_TABLE, nl.RTA_DST, nl.RTA_GATEWAY, nl.RTA_OIF, nl.RTA_PRIORITY)
+RT_TABLE_LOCAL, RTPROT_KERNEL, RTM_F_CLONED = 255, 2, 0x200
 INGRESS_QDISC = 0xFFFF0000      # the handle ffff: of an ingress qdisc: its filters are dumped under it
+_IFINFO = struct.Struct("=BxHiII").unpack_from
+_U32, _I32 = struct.Struct("=I").unpack_from, struct.Struct("=i").unpack_from
 
 
-def _link(body: memoryview) -> Link:
-    _, _, index, flags, _ = struct.unpack_from("=BxHiII", body)
-    a = nl.pick(body, nl.IFINFO_SIZE, _LINK_ATTRS)
+def _link(body: memoryview, pick: nl.Picker) -> Link:
+    """One link of a dump (called for every link of every namespace: kept lean, reading the
+    payloads where the picker says they are)."""
+    _, _, index, flags, _ = _IFINFO(body)
+    at = pick(body).get
     kind = None
     data = slave = _EMPTY
-    info = a.get(nl.IFLA_LINKINFO)
-    if info is not None:
-        parts = nl.attrs(info)
+    span = at(nl.IFLA_LINKINFO)
+    if span is not None:
+        parts = nl.attrs(body[span[0]:span[1]])
         if nl.IFLA_INFO_KIND in parts:
             kind = nl.get_str(parts[nl.IFLA_INFO_KIND])
         if nl.IFLA_INFO_DATA in parts:
             data = nl.LazyAttrs(parts[nl.IFLA_INFO_DATA])
         if nl.IFLA_INFO_SLAVE_DATA in parts:
             slave = nl.LazyAttrs(parts[nl.IFLA_INFO_SLAVE_DATA])
-    mac = a.get(nl.IFLA_ADDRESS)
-    return Link(
-        index=index,
-        name=nl.get_str(a[nl.IFLA_IFNAME]),
-        kind=kind,
-        flags=flags,
-        mtu=nl.get_u32(a[nl.IFLA_MTU]) if nl.IFLA_MTU in a else 0,
-        mac=":".join(f"{b:02x}" for b in bytes(mac)) if mac is not None and len(mac) == 6 else None,
-        master=nl.get_u32(a[nl.IFLA_MASTER]) if nl.IFLA_MASTER in a else 0,
-        link=nl.get_u32(a[nl.IFLA_LINK]) if nl.IFLA_LINK in a else 0,
-        link_netnsid=nl.get_i32(a[nl.IFLA_LINK_NETNSID]) if nl.IFLA_LINK_NETNSID in a else None,
-        alias=nl.get_str(a[nl.IFLA_IFALIAS]) if nl.IFLA_IFALIAS in a else None,
-        group=nl.get_u32(a[nl.IFLA_GROUP]) if nl.IFLA_GROUP in a else 0,
-        data=data,
-        slave=slave,
-    )
+    name, mac, mtu, master = at(nl.IFLA_IFNAME), at(nl.IFLA_ADDRESS), at(nl.IFLA_MTU), at(nl.IFLA_MASTER)
+    lower, netnsid, alias, group = at(nl.IFLA_LINK), at(nl.IFLA_LINK_NETNSID), at(nl.IFLA_IFALIAS), at(nl.IFLA_GROUP)
+    return Link(index, nl.get_str(body[name[0]:name[1]]), kind, flags,
+                _U32(body, mtu[0])[0] if mtu is not None else 0,
+                body[mac[0]:mac[1]].hex(":") if mac is not None and mac[1] - mac[0] == 6 else None,
+                _U32(body, master[0])[0] if master is not None else 0,
+                _U32(body, lower[0])[0] if lower is not None else 0,
+                _I32(body, netnsid[0])[0] if netnsid is not None else None,
+                nl.get_str(body[alias[0]:alias[1]]) if alias is not None else None,
+                _U32(body, group[0])[0] if group is not None else 0,
+                data, slave)
 
 
 def _address(body: memoryview) -> Address | None:
-    """An address; None for IPv6 link-local ones (the kernel's own, never vnetc's)."""
-    family, prefixlen, _, _, index = _ADDR.unpack_from(body)
+    """An address; None for IPv6 link-local ones (the kernel's own, never vnetc's: the kernel
+    gives an IPv6 address scope link exactly when it is in fe80::/10)."""
+    family, prefixlen, _, scope, index = _ADDR.unpack_from(body)
+    if family == nl.AF_INET6 and scope == nl.RT_SCOPE_LINK:
+        return None
     a = nl.pick(body, _ADDR.size, _ADDR_ATTRS)
     raw = a.get(nl.IFA_LOCAL) if family == nl.AF_INET else a.get(nl.IFA_ADDRESS)
-    if raw is None or family == nl.AF_INET6 and raw[0] == 0xFE and raw[1] & 0xC0 == 0x80:
+    if raw is None:
         return None
     ip = ipaddress.ip_address(bytes(raw))
     proto = a[nl.IFA_PROTO][0] if nl.IFA_PROTO in a else 0
@@ -197,9 +229,10 @@ def _address(body: memoryview) -> Address | None:
 
 
 def _route(body: memoryview) -> RouteEntry | None:
-    """A route; None for the kernel's own (prefix routes of addresses, the local table)."""
-    family, dst_len, _, _, table, proto, scope, rtype, _ = _RT.unpack_from(body)
-    if proto == RTPROT_KERNEL or table == RT_TABLE_LOCAL:
+    """A route; None for the kernel's own (prefix routes of addresses, the local table) and for
+    cached exceptions (PMTU, redirects)."""
+    family, dst_len, _, _, table, proto, scope, rtype, flags = _RT.unpack_from(body)
+    if proto == RTPROT_KERNEL or table == RT_TABLE_LOCAL or flags & RTM_F_CLONED:
         return None
     a = nl.pick(body, _RT.size, _ROUTE_ATTRS)
     if nl.RTA_TABLE in a:

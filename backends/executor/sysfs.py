@@ -120,7 +120,7 @@ def create_ops(planner, device: Device, step) -> list[Op]:
                                                                                       "spoofchk")
                                                   if vf.get(p) is not None))
     if device.get("hw-tc-offload") is not None:
-        ethtool = planner.o.tools.get("ethtool")
+        ethtool = planner.o.tools["ethtool"]
         if ethtool is None:
             planner.plan.errors.append(f"{planner.subject(device)}: {tools.missing('ethtool')}")
         else:
@@ -129,7 +129,7 @@ def create_ops(planner, device: Device, step) -> list[Op]:
                           run=lambda ctx: tools.run(kns, [ethtool, "-K", device.name, "hw-tc-offload", value])))
             details.append(f"hw-tc-offload {value}")
     if device.get("xdp-offload") is not None:
-        ip = planner.o.tools.get("ip")
+        ip = planner.o.tools["ip"]
         program = device.get("xdp-offload")
         if ip is None:
             planner.plan.errors.append(f"{planner.subject(device)}: {tools.missing('ip')}")

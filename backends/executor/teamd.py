@@ -23,7 +23,7 @@ def config(planner, device: Device) -> str:
 
 def create_ops(planner, device: Device, step) -> list[Op]:
     kns = planner.k(device.netns)
-    if planner.o.tools.get("teamd") is None:
+    if planner.o.tools["teamd"] is None:
         planner.plan.errors.append(f"{planner.subject(device)}: {tools.missing('teamd')}")
         return []
     text = config(planner, device)

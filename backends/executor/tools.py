@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-
 from . import netlink as nl
 
 #: tool -> (Debian package, what vnetc uses it for)
@@ -16,11 +13,28 @@ TOOLS = {
 
 
 def find(tool: str) -> str | None:
+    import shutil
     return shutil.which(tool, path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+
+
+class Found(dict):
+    """Tool -> its path (None: not installed), looked up when a plan first needs the tool (most
+    need none); `offline` (plan --against-empty) asks the machine nothing and takes every tool
+    as installed."""
+
+    def __init__(self, offline: bool = False):
+        super().__init__()
+        self.offline = offline
+
+    def __missing__(self, tool: str) -> str | None:
+        path = self[tool] = tool if self.offline else find(tool)
+        return path
 
 
 def run(netns: str | None, argv: list[str]) -> None:
     """Run a tool inside the namespace; a failure is a KernelError carrying its message."""
+    import subprocess
+
     def call() -> subprocess.CompletedProcess:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30)
     try:

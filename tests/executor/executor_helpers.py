@@ -3,6 +3,8 @@ back what the kernel holds there and in the namespaces the site declares (NS-NAM
 
 from __future__ import annotations
 
+import os
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -21,12 +23,19 @@ def write_site(tmp_path: Path, text: str, name: str = "site.vnet") -> str:
 
 @contextmanager
 def namespace() -> Iterator[str]:
-    """A fresh namespace; afterwards it and every NS-* namespace vnetc made for it are deleted."""
+    """A fresh namespace; afterwards it and every NS-* namespace vnetc made for it are deleted.
+    vnetc's run directory (locks, namespace markers, interface records) is a temporary one
+    unless the test chose one (VNETC_RUN_DIR), so that tests leave nothing in /run/vnetc."""
     require_netns(("ip", "tc"))
-    with fresh_netns() as ns:
+    chosen = os.environ.get("VNETC_RUN_DIR")
+    with tempfile.TemporaryDirectory(prefix="vnetc-run-") as run_dir, fresh_netns() as ns:
+        if chosen is None:
+            os.environ["VNETC_RUN_DIR"] = run_dir
         try:
             yield ns
         finally:
+            if chosen is None:
+                del os.environ["VNETC_RUN_DIR"]
             for other in list_netns():
                 if other.startswith(f"{ns}-"):
                     delete_netns(other)

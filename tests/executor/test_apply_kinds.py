@@ -115,7 +115,7 @@ def test_apply_reapply_destroy(name, tmp_path):
         assert gone.exit_code == 0, gone.stdout + gone.stderr
         after = full_snapshot(ns, declared)
         assert set(after) == set(before)       # the namespaces vnetc created are gone again
-        assert sorted(after[None]["links"]) == sorted(before[None]["links"])
+        assert after[None]["links"] == before[None]["links"]       # interfaces as they were, too
         assert after[None]["addresses"] == before[None]["addresses"]
         assert after[None]["routes"] == before[None]["routes"]
         assert after[None]["qdiscs"] == before[None]["qdiscs"]
