@@ -1099,11 +1099,13 @@ def _comparable(shot: dict) -> dict:
 
 
 @pytest.mark.parametrize("case,host_name", PARAMS)
-def test_the_script_and_vnetc_apply_build_the_same_state(case: Case, host_name: str | None):
+def test_the_script_and_vnetc_apply_build_the_same_state(case: Case, host_name: str | None, tmp_path, monkeypatch):
     """For the devices this kernel builds: the script in one fresh namespace, `vnetc apply`
     (the executor, in-process) in another, both on the same fake NICs; every reader of the
     harness (links, addresses, routes, qdiscs, bridge VLANs) sees the same in both."""
     from vnetc.backends import executor
+
+    monkeypatch.setenv("VNETC_RUN_DIR", str(tmp_path / "run"))   # its locks and records: not in /run/vnetc
 
     require_netns(("ip", "tc", "dash", "unshare"))
     site, host = host_of(case, host_name)
