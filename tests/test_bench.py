@@ -14,8 +14,10 @@ import pytest
 from vnetc.compiler import compile_source
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # bench/ is not installed: the repository's
-from bench import sites  # noqa: E402
+from bench import _networkd, apply, sites  # noqa: E402
 from bench.build import fs_type  # noqa: E402
+from harness import networkd as nd  # noqa: E402
+from harness.netns import fresh_netns, ip, netns  # noqa: E402,F401  (netns: the fixture)
 
 
 def _devices(text: str) -> int:
@@ -55,3 +57,65 @@ def test_unknown_site_shape_is_refused():
 
 def test_file_system_type_of_a_mount():
     assert fs_type("/proc/self") == "proc"
+
+
+def test_apply_site_and_its_expected_links_agree():
+    site = compile_source(apply.vnet_site(3), "site.vnet").site
+    devices = {d.name: d for h in site.hosts for d in h.devices}
+    assert apply.expected_links(3) == {name: d.master.name if d.master else None for name, d in devices.items()}
+    assert {d.state for d in devices.values()} == {"up"}
+
+
+def test_link_watch_follows_the_kernel(netns):
+    """The networkd column's clock: done exactly when every link is up with its master. (The
+    kernel queues a change's notification before it answers the request: read() sees it.)"""
+    expected = {"br0": None, "ve0": "br0", "vp0": None}
+    ip(netns, "link", "add", "br0", "type", "bridge")
+    ip(netns, "link", "add", "ve0", "type", "veth", "peer", "name", "vp0")
+    watch = _networkd.Links(netns, expected)
+    try:
+        watch.read()
+        assert not watch.done and watch.good == set()       # all down, no master
+        ip(netns, "link", "set", "ve0", "master", "br0")
+        for name in expected:
+            ip(netns, "link", "set", name, "up")
+            watch.read()
+            assert watch.done == (name == "vp0")
+        ip(netns, "link", "set", "ve0", "nomaster")
+        watch.read()
+        assert not watch.done and watch.good == {"br0", "vp0"}
+        ip(netns, "link", "set", "ve0", "master", "br0")
+        watch.read()
+        assert watch.done
+        ip(netns, "link", "del", "br0")
+        watch.read()
+        assert watch.good == {"vp0"}
+    finally:
+        watch.close()
+
+
+def test_networkd_column_times_a_small_site(tmp_path, vnetc):
+    """The networkd rows of `python -m bench apply`, on a site of three bridges: real networkd,
+    both moments taken, the restart finds the links in place; a link networkd never makes is an
+    error, not a figure."""
+    nd.require_networkd()
+    site = tmp_path / "site.vnet"
+    site.write_text(apply.vnet_site(3))
+    assert vnetc("build", str(site), "-t", "networkd", "-o", str(tmp_path / "out")).exit_code == 0
+    files = tmp_path / "out" / "networkd"
+    expected = apply.expected_links(3)
+    with fresh_netns() as ns:
+        first = _networkd.run(ns, files, expected, timeout=60)
+        assert 0 < first.links <= first.configured and first.undone == [] and first.warnings == []
+        assert _networkd.check_links(ns, expected) == []
+        again = _networkd.run(ns, files, expected, timeout=60, present=True)
+        assert again.links == 0.0 and again.configured > 0 and again.undone == [] and again.warnings == []
+        never = _networkd.run(ns, files, {**expected, "nope": None}, timeout=2)
+        assert never.links is None and never.configured is None
+        assert never.undone == ["nope: no state in networkd", "nope: missing"]
+        ip(ns, "link", "set", "ve1", "nomaster")
+        assert _networkd.check_links(ns, expected) == ["ve1: not enslaved to its master"]
+        ip(ns, "link", "set", "br2", "down")
+        ip(ns, "link", "del", "vp3")
+        again = _networkd.run(ns, files, expected, timeout=60, linger=0.5)    # puts back ve1, vp3 and br2
+        assert again.links > 0 and again.undone == [] and again.warnings == []

@@ -22,6 +22,9 @@ The machine's own /etc/systemd/network, /run/systemd, D-Bus and network namespac
 are never touched: every mount is made inside the unshared mount namespace (the
 script refuses to run if it is not in a new one), and networkd is pointed at a
 D-Bus socket that does not exist.
+
+Step 2 alone is `start(ns, config_dir, log_level)`; the benchmark (bench/_networkd.py)
+starts it `gated`, to time networkd without the sandbox's own set-up.
 """
 
 from __future__ import annotations
@@ -36,14 +39,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .netns import (CommandError, add_veth, addresses, bridge_vlans, fresh_netns, links, links_and_indexes,
-                    qdiscs, require_netns, routes, skip_or_fail)
+from .netns import (CommandError, add_veth, addresses, bridge_vlans, environment_problem, fresh_netns, links,
+                    links_and_indexes, qdiscs, routes, skip_or_fail)
 
 NETWORKD = "/lib/systemd/systemd-networkd"
 CONFIG_DIR_IN_SANDBOX = "/etc/systemd/network"
 
-# Runs as `sh -c SCRIPT sh CONFIG_DIR HOST_MNT_NS LOG_LEVEL`. `set -e`: a mount that
+# Runs as `sh -c SCRIPT sh CONFIG_DIR HOST_MNT_NS LOG_LEVEL [gated]`. `set -e`: a mount that
 # fails stops everything (nothing is ever copied onto the real /etc/systemd/network).
+# "gated" (bench/_networkd.py): print GATE_READY once the sandbox is in place and start
+# networkd only when a line arrives on stdin, so that a benchmark times networkd alone.
+GATE_READY = "vnetc-harness: sandbox ready"
 SANDBOX_SCRIPT = r"""
 set -eu
 if [ "$(readlink /proc/self/ns/mnt)" = "$2" ]; then
@@ -61,6 +67,7 @@ cp -a "$1"/. /etc/systemd/network/
 # cp -a gives the mount point the source directory's mode (a pytest tmp_path is
 # 0700): networkd, running as systemd-network, then silently finds no files
 chmod 0755 /etc/systemd/network
+if [ "${4:-}" = gated ]; then echo "vnetc-harness: sandbox ready"; read -r _; fi
 exec env SYSTEMD_LOG_LEVEL="$3" SYSTEMD_LOG_TARGET=console \
     SYSTEMD_LOG_COLOR=1 SYSTEMD_COLORS=true \
     DBUS_SYSTEM_BUS_ADDRESS=unix:path=/run/systemd/no-such-bus \
@@ -212,19 +219,29 @@ class NetworkdRun:
                 f"warnings={self.warnings}\n--- networkd log ---\n{self.log()}")
 
 
-def require_networkd() -> None:
-    """Skip (locally) or fail (CI=true) when networkd cannot be run here."""
-    require_netns(("ip", "tc", "bridge", "unshare"))
+def networkd_problem() -> str | None:
+    """Why networkd cannot be run here (no root, a tool, networkd or its user missing), or None."""
+    problem = environment_problem(("ip", "tc", "bridge", "unshare"))
+    if problem is not None:
+        return problem
     if not os.access(NETWORKD, os.X_OK):
-        skip_or_fail(f"no {NETWORKD} (Debian package systemd)")
+        return f"no {NETWORKD} (Debian package systemd)"
     try:
         import pwd
         pwd.getpwnam("systemd-network")
     except KeyError:
-        skip_or_fail("no systemd-network user (Debian package systemd)")
+        return "no systemd-network user (Debian package systemd)"
     if not os.path.isdir(CONFIG_DIR_IN_SANDBOX) or not os.path.isdir("/run/systemd"):
-        skip_or_fail(f"{CONFIG_DIR_IN_SANDBOX} or /run/systemd missing: nothing to mount over "
-                     "(the harness never creates them on the machine)")
+        return (f"{CONFIG_DIR_IN_SANDBOX} or /run/systemd missing: nothing to mount over "
+                "(the harness never creates them on the machine)")
+    return None
+
+
+def require_networkd() -> None:
+    """Skip (locally) or fail (CI=true) when networkd cannot be run here."""
+    problem = networkd_problem()
+    if problem is not None:
+        skip_or_fail(problem)
 
 
 _SECTION = re.compile(r"^\s*\[(\w+)\]\s*$")
@@ -257,7 +274,9 @@ _NETDEV_FAILED = re.compile(r"^(?P<name>[^:\s]+): (netdev could not be created|F
 SETTLED_STATES = frozenset({"configured", "unmanaged", "failed", "linger"})
 
 
-class _LogReader(threading.Thread):
+class LogReader(threading.Thread):
+    """Reads networkd's console log as it comes: (level, text) per line."""
+
     def __init__(self, stream):
         super().__init__(daemon=True)
         self.stream = stream
@@ -298,7 +317,8 @@ def _link_states(pid: int, index_by_name: dict[str, int]) -> dict[str, str]:
     return states
 
 
-def _stop(proc: subprocess.Popen, grace: float = 2.0) -> None:
+def stop(proc: subprocess.Popen, grace: float = 2.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds."""
     if proc.poll() is not None:
         return
     try:
@@ -309,6 +329,21 @@ def _stop(proc: subprocess.Popen, grace: float = 2.0) -> None:
         proc.wait(timeout=5)
     except ProcessLookupError:
         pass
+
+
+def start(ns: str, config_dir: Path, log_level: str, gated: bool = False) -> subprocess.Popen:
+    """networkd on CONFIG_DIR in NS, in its sandbox (SANDBOX_SCRIPT); its console log on stdout.
+
+    gated: the sandbox prints GATE_READY when it is in place and waits for a line on
+    stdin before it starts networkd (stdin is then a pipe; else /dev/null)."""
+    env = {k: v for k, v in os.environ.items() if not _SCRUB_ENV.match(k)}
+    return subprocess.Popen(
+        ["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
+         "sh", "-c", SANDBOX_SCRIPT, "sh", str(config_dir), os.readlink("/proc/self/ns/mnt"), log_level,
+         *(["gated"] if gated else [])],
+        stdin=subprocess.PIPE if gated else subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, errors="replace", env=env, start_new_session=True,
+    )
 
 
 def run_networkd(
@@ -343,21 +378,13 @@ def run_networkd(
         if len(nic) > 13:
             raise ValueError(f"fake NIC name {nic!r} too long for its peer p-{nic} (IFNAMSIZ)")
     expected = list(dict.fromkeys(list(expect) if expect is not None else netdev_names(config_dir) + fake_nics))
-    host_mnt_ns = os.readlink("/proc/self/ns/mnt")
-    env = {k: v for k, v in os.environ.items() if not _SCRUB_ENV.match(k)}
-
     started = time.monotonic()
     result: NetworkdRun | None = None
     with fresh_netns() as ns:
         for nic in fake_nics:
             add_veth(ns, nic, f"p-{nic}", up=True)
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "unshare", "--mount", "--propagation", "private",
-             "sh", "-c", SANDBOX_SCRIPT, "sh", str(config_dir), host_mnt_ns, log_level],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", env=env, start_new_session=True,
-        )
-        reader = _LogReader(proc.stdout)
+        proc = start(ns, config_dir, log_level)
+        reader = LogReader(proc.stdout)
         reader.start()
         try:
             ready, states, failed, last_index = _wait(proc, ns, reader, expected, netdev_files(config_dir),
@@ -369,7 +396,7 @@ def run_networkd(
             states = _link_states(proc.pid, last_index) or states
             exited_early = proc.poll() is not None
         finally:
-            _stop(proc)
+            stop(proc)
             reader.join(timeout=5)
         lines = reader.snapshot()
         result = NetworkdRun(
