@@ -30,7 +30,7 @@ from pathlib import Path
 
 from . import sites
 from .harness import (RESULTS, BenchError, Options, Report, child_env, default_python, default_vnetc, log, machine,
-                      write_result)
+                      verdict_of, write_result)
 from .plot import plot
 
 #: name -> module (bench/NAME.py); the order in which `python -m bench` runs them.
@@ -153,8 +153,7 @@ def _run(args: argparse.Namespace, names: list[str], opts: Options) -> int:
 
 def _index(results: Path, header: str, done: list[tuple[Report, Path, list[Path]]]) -> Path:
     """results/README.md: every benchmark in the folder (this run's and earlier ones'), each with the
-    machine and date it was measured on (its first line), the verdict of this run's, and the plots."""
-    verdicts = {path.name: report.target_met for report, path, _ in done}
+    machine and date it was measured on (its first line), its verdict (its second line), and the plots."""
     lines = ["# vnetc benchmarks: the latest results\n",
              f"Last run: `python -m bench {' '.join(sys.argv[1:])}`, {header}.\n"]
     for path in sorted(results.glob("*.md")):
@@ -163,7 +162,7 @@ def _index(results: Path, header: str, done: list[tuple[Report, Path, list[Path]
         text = path.read_text(encoding="utf-8")
         title = next((line[3:] for line in text.splitlines() if line.startswith("## ")), path.stem)
         measured = text.splitlines()[0].removeprefix("<!-- ").removesuffix(" -->") if text else "?"
-        verdict = {True: "; targets met", False: "; **a target missed**", None: ""}[verdicts.get(path.name)]
+        verdict = {True: "; targets met", False: "; **a target missed**", None: ""}[verdict_of(text)]
         lines.append(f"- [{title}]({path.name}){verdict}  \n  measured: {measured}")
     pictures = sorted(results.glob("*.png"))
     if pictures:

@@ -265,11 +265,22 @@ def _run(argv: list[str]) -> str:
         return ""
 
 
+#: The verdict line of a result file (its second line), read back by the index of a later run.
+VERDICT_LINE = {True: "<!-- targets: met -->", False: "<!-- targets: missed -->", None: "<!-- targets: none -->"}
+
+
 def write_result(report: Report, header: str, results: Path = RESULTS) -> Path:
     results.mkdir(parents=True, exist_ok=True)
     path = results / f"{report.name}.md"
-    path.write_text(f"<!-- {header} -->\n\n{report.markdown()}", encoding="utf-8")
+    path.write_text(f"<!-- {header} -->\n{VERDICT_LINE[report.target_met]}\n\n{report.markdown()}", encoding="utf-8")
     return path
+
+
+def verdict_of(text: str) -> bool | None:
+    """The verdict a result file records (None: no target, or a file from before verdicts were kept)."""
+    lines = text.splitlines()
+    second = lines[1] if len(lines) > 1 else ""
+    return next((met for met, line in VERDICT_LINE.items() if line == second), None)
 
 
 def log(message: str) -> None:

@@ -119,3 +119,12 @@ def test_networkd_column_times_a_small_site(tmp_path, vnetc):
         ip(ns, "link", "del", "vp3")
         again = _networkd.run(ns, files, expected, timeout=60, linger=0.5)    # puts back ve1, vp3 and br2
         assert again.links > 0 and again.undone == [] and again.warnings == []
+
+
+@pytest.mark.parametrize("met", [True, False, None])
+def test_a_result_file_keeps_its_verdict_for_the_index_of_later_runs(tmp_path, met):
+    from bench.harness import Report, verdict_of, write_result
+
+    path = write_result(Report("x", "x", ["text"], target_met=met), "header", tmp_path)
+    assert verdict_of(path.read_text(encoding="utf-8")) is met
+    assert verdict_of("<!-- header -->\n\n## an older file, without a verdict line\n") is None
