@@ -49,7 +49,7 @@ from hypothesis import strategies as st
 
 from conftest import run_vnetc
 from harness import compare, kernel
-from harness.cases import Case, all_cases
+from harness.cases import Case, all_cases, host_named, host_params
 from harness import netns as nsh
 from harness.netns import fresh_netns, netns, require_netns, skip_or_fail  # noqa: F401 (netns: a fixture)
 from strategies import sites
@@ -217,16 +217,7 @@ def site_of(case: Case) -> Site | None:
     return site
 
 
-def _params() -> list:
-    params = []
-    for case in all_cases(INLINE):
-        site = site_of(case)
-        for host in site.hosts if site is not None else ():
-            params.append(pytest.param(case, host.name, id=case.id + (f"-{host.name}" if host.name else "")))
-    return params
-
-
-PARAMS = _params()
+PARAMS = host_params(all_cases(INLINE), site_of)
 
 
 def script_of(site: Site, host: Host | None = None) -> str:
@@ -237,7 +228,7 @@ def script_of(site: Site, host: Host | None = None) -> str:
 
 def host_of(case: Case, name: str | None) -> tuple[Site, Host]:
     site = site_of(case)
-    return site, next(h for h in site.hosts if h.name == name)
+    return site, host_named(site, name)
 
 
 # --------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from ruamel.yaml import YAML
 
 import test_networkd_real as real
 from conftest import run_vnetc
-from harness.cases import all_cases
+from harness.cases import all_cases, host_named, host_params
 from harness import networkd as nd
 from harness.netns import skip_or_fail
 from test_networkd_real import sandbox  # noqa: F401  (a fixture)
@@ -163,21 +163,12 @@ def _site(case) -> Site | None:
     return site
 
 
-def _params() -> list:
-    out = []
-    for case in _cases():
-        site = _site(case)
-        for host in site.hosts if site is not None else ():
-            out.append(pytest.param(case, host.name, id=case.id + (f"-{host.name}" if host.name else "")))
-    return out
-
-
-PARAMS = _params()
+PARAMS = host_params(_cases(), _site)
 
 
 def _host(case, host_name) -> tuple[Site, Host]:
     site = _site(case)
-    return site, next(h for h in site.hosts if h.name == host_name)
+    return site, host_named(site, host_name)
 
 
 def _yaml_of(site: Site, host: Host) -> str:

@@ -54,7 +54,7 @@ import pytest
 
 from conftest import run_vnetc
 from harness import compare, kernel
-from harness.cases import Case, all_cases
+from harness.cases import Case, all_cases, host_named, host_params
 from harness import networkd as nd
 from harness.netns import add_veth as harness_add_veth
 from harness.netns import ip, skip_or_fail
@@ -292,19 +292,7 @@ def _site(case: Case) -> Site | None:
     return site
 
 
-def _params() -> list:
-    params = []
-    for case in all_cases(INLINE):
-        site = _site(case)
-        if site is None:
-            continue
-        for host in site.hosts:
-            suffix = f"-{host.name}" if host.name is not None else ""
-            params.append(pytest.param(case, host.name, id=case.id + suffix))
-    return params
-
-
-PARAMS = _params()
+PARAMS = host_params(all_cases(INLINE), _site)
 
 
 @pytest.fixture(scope="module")
@@ -559,7 +547,7 @@ def _users_and_groups(devices: list[Device]) -> tuple[list[str], list[str]]:
 @pytest.mark.parametrize("case,host_name", PARAMS)
 def test_networkd_builds_what_the_ir_says(case: Case, host_name: str | None, tmp_path, sandbox, built):
     site = _site(case)
-    host = next(h for h in site.hosts if h.name == host_name)
+    host = host_named(site, host_name)
     config = built(case, host_name)
     plan = _plan(host, config)
     if not plan.run:
@@ -590,7 +578,7 @@ def test_networkd_reads_every_file_without_complaint(case: Case, host_name: str 
     Only the kernel's failures to create what it lacks are not the files' fault: they
     name no file and are left out here (the test above holds the rest)."""
     site = _site(case)
-    host = next(h for h in site.hosts if h.name == host_name)
+    host = host_named(site, host_name)
     config = built(case, host_name)
     run_dir = tmp_path / "network"
     run_dir.mkdir()

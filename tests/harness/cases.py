@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
 from ruamel.yaml import YAML
 
@@ -42,3 +43,21 @@ def all_cases(inline: dict[str, str] | None = None) -> list[Case]:
             cases.append(Case(f"golden-{yml.parent.name}", path))
             seen.add(path)
     return cases + [Case(f"inline-{name}", text=text.lstrip()) for name, text in (inline or {}).items()]
+
+
+def host_params(cases: list[Case], site_of: Callable[[Case], Any]) -> list:
+    """One pytest param (case, host name) per host of each case whose `site_of(case)` is not None
+    (None: the case does not compile or build for the module's target), id CASE[-HOST]."""
+    import pytest
+
+    params = []
+    for case in cases:
+        site = site_of(case)
+        for host in site.hosts if site is not None else ():
+            params.append(pytest.param(case, host.name, id=case.id + (f"-{host.name}" if host.name else "")))
+    return params
+
+
+def host_named(site: Any, name: str | None) -> Any:
+    """The host of `site` called `name` (None: the implicit host of a file without host blocks)."""
+    return next(h for h in site.hosts if h.name == name)
