@@ -114,6 +114,7 @@ class Enum(ValueType):
 # --- names and text --------------------------------------------------------
 
 _BAD_NAME = re.compile(r"[/:\s]")
+_BLANK = re.compile(r"\s")
 
 
 class Name(ValueType):
@@ -131,12 +132,15 @@ class Name(ValueType):
             raise BadValue(f"'{text}' is not a valid interface name")
         if not _BAD_NAME.search(text) and text.isprintable():
             return text
-        for i, ch in enumerate(text):
-            if ch == "/" or ch == ":" or ch.isspace() or not ch.isprintable():
-                shown = text.encode("unicode_escape").decode("ascii")
-                raise BadValue(f"interface name '{shown}' contains {ch!r}, which Linux does not allow",
-                               offset=i, length=1)
-        return text
+        i, ch = _forbidden(text, "/:")
+        shown = text.encode("unicode_escape").decode("ascii")
+        raise BadValue(f"interface name '{shown}' contains {ch!r}, which Linux does not allow", offset=i, length=1)
+
+
+def _forbidden(text: str, also: str = "") -> tuple[int, str]:
+    """The first blank or control character of `text` (or one of `also`), with its index;
+    the caller has seen that there is one."""
+    return next((i, ch) for i, ch in enumerate(text) if ch in also or ch.isspace() or not ch.isprintable())
 
 
 class Word(ValueType):
@@ -148,13 +152,11 @@ class Word(ValueType):
     def parse(self, text: str) -> str:
         if not text:
             raise BadValue("expected a word, got an empty string")
-        if text.isprintable() and not any(ch.isspace() for ch in text):
+        if text.isprintable() and not _BLANK.search(text):
             return text
-        for i, ch in enumerate(text):
-            if ch.isspace() or not ch.isprintable():
-                raise BadValue(f"a word cannot contain {ch!r}", "write one word, without blanks or control characters",
-                               offset=i, length=1)
-        return text  # pragma: no cover - the loop finds the character
+        i, ch = _forbidden(text)
+        raise BadValue(f"a word cannot contain {ch!r}", "write one word, without blanks or control characters",
+                       offset=i, length=1)
 
 
 class Text(ValueType):
