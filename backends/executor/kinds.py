@@ -65,10 +65,13 @@ class Attr:
     classes, not dataclasses: defining those is paid at every start-up.)"""
 
     def __init__(self, prop: str, nla: int, encode: Callable[[Any], bytes], in_place: bool = True,
-                 nla6: int | None = None, ref: bool = False):
+                 nla6: int | None = None, ref: bool = False, fresh: bytes | None = None):
         self.prop, self.nla, self.encode, self.in_place = prop, nla, encode, in_place
         self.nla6 = nla6                # the attribute for an IPv6 value (vxlan local/remote)
         self.ref = ref                  # the value names a device: its ifindex is sent
+        # What a newly created device has: recreating a deleted device (an undo) leaves it
+        # unsent. Needed where a kernel dumps a value it refuses to be sent, even unchanged.
+        self.fresh = fresh
 
     def number(self, value: Any) -> int:
         if self.nla6 is not None and getattr(value, "version", 4) == 6:
@@ -200,7 +203,8 @@ KINDS: dict[str, KindSpec] = {
     "failover": KindSpec("existing", elsewhere=("primary", "standby")),
     "bridge": KindSpec("rtnetlink", "bridge", (
         BoolAttr("stp", 5, _u32),
-        BoolAttr("vlan-filtering", 7, _u8),
+        # a kernel without CONFIG_BRIDGE_VLAN_FILTERING dumps 0 and refuses even 0 (EOPNOTSUPP)
+        BoolAttr("vlan-filtering", 7, _u8, fresh=b"\x00"),
         Attr("default-pvid", 39, _u16),
         BoolAttr("multicast-snooping", 23, _u8),
         DurationAttr("forward-delay", 1, _clock, 10_000),

@@ -32,8 +32,8 @@ def create_op(name: str, owner: str) -> Op:
 
 
 def remove_op(name: str, owner: str) -> Op:
-    return Op(None, f"remove netns {name}", phase("extra"), run=lambda ctx: remove_marked(name),
-              undo=Op(None, f"create netns {name}", phase("extra"), run=lambda ctx: create_marked(name, owner)))
+    return Op(None, f"remove netns {name}", phase("teardown"), run=lambda ctx: remove_marked(name),
+              undo=Op(None, f"create netns {name}", phase("teardown"), run=lambda ctx: create_marked(name, owner)))
 
 
 def _marker(name: str) -> str:

@@ -13,8 +13,10 @@ from typing import Callable
 
 from . import netlink as nl
 
-#: the order of the phases of a plan; ops run by phase, then in plan order
-PHASES = ("namespaces", "delete", "create", "link", "port", "address", "route", "tc", "extra")
+#: the order of the phases of a plan; ops run by phase, then in plan order. "teardown" holds what
+#: no undo restores exactly (destroy's deletions of devices, the removal of namespaces): it runs
+#: last, so that a failure of anything else is rolled back without recreating a device.
+PHASES = ("namespaces", "delete", "create", "link", "port", "address", "route", "tc", "extra", "teardown")
 
 
 def phase(name: str) -> int:

@@ -28,6 +28,7 @@ from . import netlink as nl
 from . import originals
 from . import owner as mark
 from .ops import Context, Op, Plan, Step, phase
+from .recreate import recreate_op
 from .state import Link, State
 from .tools import Found
 
@@ -145,7 +146,7 @@ class Planner:
                 continue
             in_group = [link for link in state.links.values() if link.group == self.group]
             if len(owned) > 1 and {l.index for l in in_group} == {l.index for l in owned}:
-                self._delete_group(ns, owned)
+                self._delete_group(ns, owned)      # (phase "teardown", as every delete of destroy)
                 for link in owned:
                     peer = self.peer_of(ns, link)
                     if peer is not None:
@@ -154,7 +155,7 @@ class Planner:
             owned.sort(key=lambda link: 0 if link.link and link.kind not in ("veth", "vxcan") else 1)
             for link in owned:
                 if (ns, link.index) not in gone:
-                    self._delete_link(ns, link, gone)
+                    self._delete_link(ns, link, gone, when=phase("teardown"))
         steps: dict[tuple[str | None, str], Step] = {}
         for device in self.host.devices:
             if K.KINDS[device.kind].make != "existing":
@@ -181,17 +182,12 @@ class Planner:
 
     def _delete_group(self, ns: str | None, owned: list[Link]) -> None:
         group, kns = self.group, self.k(ns)
-        undos = [self._recreate_observed(ns, link) for link in owned
-                 if not (link.kind in ("veth", "vxcan") and link.link_netnsid is None
-                         and link.link in {o.index for o in owned} and link.link < link.index)]
-
-        def undo(ctx: Context) -> None:
-            for op in undos:
-                op.run(ctx)
-
-        op = Op(kns, f"delete the {len(owned)} devices of link group {group}", phase("delete"),
+        made = [link for link in owned            # (a veth pair is made once, by its first end)
+                if not (link.kind in ("veth", "vxcan") and link.link_netnsid is None
+                        and link.link in {o.index for o in owned} and link.link < link.index)]
+        op = Op(kns, f"delete the {len(owned)} devices of link group {group}", phase("teardown"),
                 request=lambda ctx: (nl.RTM_DELLINK, 0, nl.ifinfo(0) + nl.u32(nl.IFLA_GROUP, group)),
-                undo=Op(kns, "recreate the deleted devices", phase("delete"), run=undo))
+                undo=recreate_op(self, ns, made, phase("teardown"), "recreate the deleted devices"))
         where = f"{ns}/" if ns else ""
         details = [f"{link.kind or 'device'} {where}{link.name}" for link in owned]
         self.plan.steps.append(Step("delete", f"{len(owned)} devices{' in netns ' + kns if ns else ''}",
@@ -229,61 +225,20 @@ class Planner:
                 return other_ns, peer
         return None
 
-    def _delete_link(self, ns: str | None, link: Link, gone: set, reason: str = "") -> Op:
+    def _delete_link(self, ns: str | None, link: Link, gone: set, reason: str = "", when: int = phase("delete")) -> Op:
         peer = self.peer_of(ns, link)
         if peer is not None:
             gone.add((peer[0], peer[1].index))     # the peer goes with it
         gone.add((ns, link.index))
         kns = self.k(ns)
-        op = Op(kns, f"delete {link.kind or 'device'} {link.name}", phase("delete"),
+        op = Op(kns, f"delete {link.kind or 'device'} {link.name}", when,
                 request=lambda ctx, i=link.index: (nl.RTM_DELLINK, 0, nl.ifinfo(i)),
-                undo=self._recreate_observed(ns, link))
+                undo=recreate_op(self, ns, [link], when, f"recreate {link.kind} {link.name}"))
         if not reason:
             self.plan.steps.append(Step("delete", f"{link.kind or 'device'} "
                                         f"{ns + '/' if ns else ''}{link.name}",
                                         ["made by vnetc for this site, no longer in it"], [op]))
         return op
-
-    def _recreate_observed(self, ns: str | None, link: Link) -> Op:
-        """The undo of a delete: the device again, as the kernel had it (kind attributes vnetc knows)."""
-        spec = next((s for s in K.KINDS.values() if s.info_kind == link.kind), None)
-        numbers = {a.nla for a in spec.attrs} | {a.nla6 for a in spec.attrs if a.nla6} if spec else set()
-
-        def build(ctx: Context) -> tuple[int, int, bytes]:
-            data = b"".join(nl.nla(n, v) for n, v in link.data.items() if n in numbers)
-            if spec is not None and spec.lower_data and spec.lower_data in link.data:
-                data += nl.nla(spec.lower_data, link.data[spec.lower_data])
-            info = nl.string(nl.IFLA_INFO_KIND, link.kind or "")
-            peer = self.peer_of(ns, link)
-            if peer is not None:
-                peer_ns, peer_link = peer
-                peer_body = (nl.ifinfo(peer_link.index) + nl.string(nl.IFLA_IFNAME, peer_link.name)
-                             + nl.u32(nl.IFLA_GROUP, peer_link.group))
-                if peer_ns != ns:
-                    peer_body += nl.u32(nl.IFLA_NET_NS_FD, ctx.netns_fd(self.k(peer_ns)))
-                data += nl.nested(1, peer_body)
-            if data:
-                info += nl.nested(nl.IFLA_INFO_DATA, data)
-            body = (nl.ifinfo(link.index, link.flags & nl.IFF_UP, nl.IFF_UP) + nl.string(nl.IFLA_IFNAME, link.name)
-                    + nl.u32(nl.IFLA_MTU, link.mtu) + nl.u32(nl.IFLA_GROUP, link.group))
-            if link.mac:
-                body += nl.nla(nl.IFLA_ADDRESS, K._mac(link.mac))
-            if link.link and link.kind not in ("veth", "vxcan") and link.link_netnsid is None:
-                body += nl.u32(nl.IFLA_LINK, link.link)
-            if link.master:
-                body += nl.u32(nl.IFLA_MASTER, link.master)
-            return nl.RTM_NEWLINK, nl.CREATE, body + nl.nested(nl.IFLA_LINKINFO, info)
-
-        def run(ctx: Context) -> None:
-            sock = ctx.socket(self.k(ns))
-            sock.request(*build(ctx))
-            sock.request(nl.RTM_SETLINK, 0, nl.ifinfo(link.index) + nl.string(nl.IFLA_IFALIAS, link.alias or ""))
-            peer = self.peer_of(ns, link)
-            if peer is not None:
-                ctx.socket(self.k(peer[0])).request(nl.RTM_SETLINK, 0, nl.ifinfo(peer[1].index)
-                                                    + nl.string(nl.IFLA_IFALIAS, peer[1].alias or ""))
-
-        return Op(self.k(ns), f"recreate {link.kind} {link.name}", phase("create"), run=run)
 
     # --- one device --------------------------------------------------------------------
 

@@ -201,27 +201,32 @@ def _plan_redirect(planner, device, link, ifb, step: Step) -> None:
     if not has_ingress:
         step.details.append("+ ingress qdisc")
         step.ops.append(Op(kns, f"add ingress qdisc to {name}", phase("tc"),
-                           request=lambda ctx: (nl.RTM_NEWQDISC, nl.CREATE,
-                                                tcmsg(ctx.index(kns, name), INGRESS_HANDLE, nl.TC_H_INGRESS)
-                                                + nl.string(nl.TCA_KIND, "ingress")),
+                           request=lambda ctx: _add_ingress(ctx.index(kns, name)),
                            undo=Op(kns, f"remove ingress qdisc of {name}", phase("tc"),
                                    request=lambda ctx: (nl.RTM_DELQDISC, 0,
                                                         tcmsg(ctx.index(kns, name), INGRESS_HANDLE,
                                                               nl.TC_H_INGRESS)))))
     step.details.append(f"+ filter: redirect ingress to {ifb.name}")
 
-    def build(ctx: Context) -> tuple[int, int, bytes]:
-        selector = struct.pack("=BBBxHHhhI", TC_U32_TERMINAL, 0, 1, 0, 0, 0, 0, 0) + struct.pack("=IIii", 0, 0, 0, 0)
-        mirred = _MIRRED.pack(0, 0, TC_ACT_STOLEN, 0, 0, TCA_EGRESS_REDIR, ctx.index(kns, ifb.name))
-        action = nl.nested(1, nl.string(TCA_ACT_KIND, "mirred")
-                           + nl.nested(TCA_ACT_OPTIONS, nl.nla(TCA_MIRRED_PARMS, mirred))
-                           + nl.nla(TCA_ACT_COOKIE, cookie))
-        options = nl.nla(TCA_U32_SEL, selector) + nl.nested(TCA_U32_ACT, action)
-        body = tcmsg(ctx.index(kns, name), 0, INGRESS_PARENT, PRIO << 16 | _htons(ETH_P_ALL))
-        return nl.RTM_NEWTFILTER, nl.CREATE, body + nl.string(nl.TCA_KIND, "u32") + nl.nested(nl.TCA_OPTIONS, options)
-
-    step.ops.append(Op(kns, f"redirect ingress of {name} to {ifb.name}", phase("tc"), request=build,
+    step.ops.append(Op(kns, f"redirect ingress of {name} to {ifb.name}", phase("tc"),
+                       request=lambda ctx: _redirect(ctx.index(kns, name), ctx.index(kns, ifb.name), cookie),
                        undo=_delete_filter_op(kns, name, None)))
+
+
+def _redirect(index: int, ifb_index: int, cookie: bytes) -> tuple[int, int, bytes]:
+    """The request adding vnetc's filter: ingress of device INDEX redirected to IFB_INDEX."""
+    selector = struct.pack("=BBBxHHhhI", TC_U32_TERMINAL, 0, 1, 0, 0, 0, 0, 0) + struct.pack("=IIii", 0, 0, 0, 0)
+    mirred = _MIRRED.pack(0, 0, TC_ACT_STOLEN, 0, 0, TCA_EGRESS_REDIR, ifb_index)
+    action = nl.nested(1, nl.string(TCA_ACT_KIND, "mirred")
+                       + nl.nested(TCA_ACT_OPTIONS, nl.nla(TCA_MIRRED_PARMS, mirred))
+                       + nl.nla(TCA_ACT_COOKIE, cookie))
+    options = nl.nla(TCA_U32_SEL, selector) + nl.nested(TCA_U32_ACT, action)
+    body = tcmsg(index, 0, INGRESS_PARENT, PRIO << 16 | _htons(ETH_P_ALL))
+    return nl.RTM_NEWTFILTER, nl.CREATE, body + nl.string(nl.TCA_KIND, "u32") + nl.nested(nl.TCA_OPTIONS, options)
+
+
+def _add_ingress(index: int) -> tuple[int, int, bytes]:
+    return (nl.RTM_NEWQDISC, nl.CREATE, tcmsg(index, INGRESS_HANDLE, nl.TC_H_INGRESS) + nl.string(nl.TCA_KIND, "ingress"))
 
 
 def _htons(value: int) -> int:
@@ -261,14 +266,22 @@ def plan_stale_filters(planner, destroying: bool = False) -> None:
                 others = [g for g in filters if g.kind != "u32" or (
                     TCA_U32_SEL in nl.attrs(g.options)
                     and (redirect_target(g.options) or (0, None))[1] != cookie)]
+                kns = planner.k(ns)
                 if destroying and not others and planner.o.residual is None:
                     # the ingress qdisc holds nothing but vnetc's filter: it goes too
-                    op = Op(planner.k(ns), f"remove the ingress qdisc of {link.name}", phase("tc"),
+                    def restore(ctx: Context, i=index, t=target[0]) -> None:
+                        ctx.socket(kns).request(*_add_ingress(i))
+                        ctx.socket(kns).request(*_redirect(i, t, cookie))
+                    op = Op(kns, f"remove the ingress qdisc of {link.name}", phase("tc"),
                             request=lambda ctx, i=index: (nl.RTM_DELQDISC, 0, tcmsg(i, INGRESS_HANDLE,
-                                                                                    nl.TC_H_INGRESS)))
+                                                                                    nl.TC_H_INGRESS)),
+                            undo=Op(kns, f"add the ingress qdisc of {link.name} and vnetc's filter again",
+                                    phase("tc"), run=restore))
                     detail = "- ingress qdisc and vnetc's redirect filter"
                 else:
-                    op = _delete_filter_op(planner.k(ns), link.name, index)
+                    op = _delete_filter_op(kns, link.name, index)
+                    op.undo = Op(kns, f"add vnetc's redirect filter of {link.name} again", phase("tc"),
+                                 request=lambda ctx, i=index, t=target[0]: _redirect(i, t, cookie))
                     detail = "- filter: vnetc's ingress redirect, no longer in the site"
                 planner.plan.steps.append(Step("change", f"device {ns + '/' if ns else ''}{link.name}", [detail],
                                                [op]))

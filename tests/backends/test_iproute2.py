@@ -1077,9 +1077,14 @@ PORT_ORDER = ("id", "no", "designated_port", "state")
 
 def _comparable(shot: dict) -> dict:
     """Leave out what differs by construction: `vnetc apply` marks its routes with its own
-    protocol number (118; the script's are `boot`) and gives a root qdisc handle 1: (the script
-    lets the kernel choose); the PORT_ORDER fields of bridge ports."""
+    protocol number (118; the script's are `boot`), gives a root qdisc handle 1: and its redirect
+    filter a fixed priority and its owner's cookie (the script lets the kernel choose, and has no
+    owner); the PORT_ORDER fields of bridge ports."""
     for per_ns in shot.values():
+        per_ns["filters"] = {dev: [{**f, "pref": None, "options": {
+            **f["options"], "actions": [{k: v for k, v in a.items() if k != "cookie"}
+                                        for a in f["options"].get("actions", [])]}} for f in filters]
+            for dev, filters in per_ns["filters"].items()}
         per_ns["routes"] = [{k: v for k, v in r.items() if k != "protocol"} for r in per_ns["routes"]]
         per_ns["qdiscs"] = [{k: v for k, v in q.items() if not (k == "handle" and q["parent"] == "root")}
                             for q in per_ns["qdiscs"]]

@@ -83,7 +83,7 @@ CARRIER_FLAGS = {"LOWER_UP", "NO-CARRIER", "M-DOWN", "DORMANT"}
 
 def full_snapshot(ns: str, declared: tuple[str, ...] = ()) -> dict:
     """harness.netns.snapshot of NS and of its declared namespaces that exist, without what the kernel
-    changes by itself (operstate and carrier flags)."""
+    changes by itself (operstate, carrier flags, a bridge port's forwarding state)."""
     out = {}
     for d in [None, *declared]:
         if kernel_namespace(ns, d) not in list_netns():
@@ -92,5 +92,7 @@ def full_snapshot(ns: str, declared: tuple[str, ...] = ()) -> dict:
         for link in shot["links"].values():
             link.pop("operstate", None)
             link["flags"] = [f for f in link["flags"] if f not in CARRIER_FLAGS]
+            if isinstance(link.get("slave"), dict):     # a bridge port's STP state follows its carrier
+                link["slave"] = {k: v for k, v in link["slave"].items() if k != "state"}
         out[d] = shot
     return out

@@ -22,6 +22,7 @@ from harness import kernel
 from harness.netns import ip, links
 from vnetc.backends.executor import apply as apply_module
 from vnetc.backends.executor import netlink as nl
+from vnetc.backends.executor import ops
 from vnetc.backends.executor import sysfs
 from vnetc.backends.executor.command import UI, Request, main
 from vnetc.compiler import compile_file
@@ -85,6 +86,64 @@ def test_the_nth_operation_fails(kinds_needed, tmp_path):
             assert status == 4, (n, err)
             assert "injected failure" in err[-1] and "rolled back" in err[-1]
             assert full_snapshot(ns, ("blue",)) == before, f"operation {n} of {total}"
+
+
+def _differences(before: dict, after: dict) -> list:
+    """(namespace, part, item, before, after) for every item of two full_snapshots that differs."""
+    out = []
+    for ns in sorted(set(before) | set(after), key=str):
+        for part in sorted(set(before.get(ns, {})) | set(after.get(ns, {}))):
+            a, b = before.get(ns, {}).get(part), after.get(ns, {}).get(part)
+            if isinstance(a, dict) and isinstance(b, dict):
+                out += [(ns, part, k, _changed(a.get(k), b.get(k))) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+            elif a != b:
+                out.append((ns, part, None, a, b))
+    return out
+
+
+def _changed(a, b):
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: (a.get(k), b.get(k)) for k in set(a) | set(b) if a.get(k) != b.get(k)}
+    return a, b
+
+
+def test_a_failed_destroy_is_undone(kinds_needed, tmp_path):
+    """destroy is all or nothing too. Its deletions of devices and namespaces run last (phase
+    "teardown"): the n-th operation failing before them leaves the namespaces exactly as the
+    apply left them (exit 4). Once a bulk delete has run, the undo recreates the devices as the
+    kernel had them (bridges included, whose vlan_filtering this kernel dumps but refuses to be
+    sent); what it cannot restore is listed (exit 5)."""
+    site = write_site(tmp_path, SITE)
+    phases: list[int] = []
+    with namespace() as ns:
+        fake_interfaces(ns, site)
+        status, _, err = _in_process(site, ns)
+        assert status == 0, err
+        status, _, err = _in_process(site, ns, lambda count, op: phases.append(op.phase), action="destroy")
+        assert status == 0, err
+    teardown = ops.phase("teardown")
+    first = phases.index(teardown)
+    assert first >= 3 and phases[first:] == [teardown] * (len(phases) - first), phases
+    for n in sorted({0, 1, first // 2, first - 1, first, len(phases) - 1}):
+        with namespace() as ns:
+            fake_interfaces(ns, site)
+            status, _, err = _in_process(site, ns)
+            assert status == 0, err
+            applied = full_snapshot(ns, ("blue",))
+
+            def fail(count, op, n=n):
+                if count == n:
+                    raise nl.KernelError(errno.EIO, "injected failure")
+
+            status, _, err = _in_process(site, ns, fail, action="destroy")
+            assert "injected failure" in err[-1], err
+            if n <= first:      # nothing irreversible has run
+                assert status == 4 and "rolled back" in err[-1], (n, err)
+                after = full_snapshot(ns, ("blue",))
+                assert after == applied, (f"operation {n} of {len(phases)}", _differences(applied, after))
+            else:
+                assert status in (4, 5), (n, err)
+                assert (full_snapshot(ns, ("blue",)) == applied) == (status == 4), (n, err)
 
 
 def test_a_device_vanishes_mid_apply(kinds_needed, tmp_path):

@@ -438,10 +438,12 @@ def normalise_bridge_vlans(raw: list[dict]) -> dict[str, list[dict]]:
 
 def snapshot(ns: str) -> dict:
     """Everything the readers above see, in one dict (for comparing two setups)."""
-    return {
+    shot = {
         "links": links(ns),
         "addresses": addresses(ns),
         "routes": routes(ns),
         "qdiscs": qdiscs(ns),
         "bridge_vlans": bridge_vlans(ns),
     }
+    shot["filters"] = {q["dev"]: filters(ns, q["dev"]) for q in shot["qdiscs"] if q["kind"] in ("ingress", "clsact")}
+    return shot
