@@ -50,17 +50,20 @@ an error: NetworkManager keeps the CAK in its keyfile.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import ipaddress
 import json
 import os
 import re
 import uuid
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 from vnetc.compiler.ir import Device, DeviceRef, Host, Site, port_vlans, vlan_runs
-from vnetc.compiler.schema import KINDS, Route
+from vnetc.compiler.schema import KINDS, Route, python_name
 
 from . import Artifact, Gap, Rendering, Target, nobody_can
+from .ini import comment
 from .teamd import team_config
 
 INSTALL_DIR = "etc/NetworkManager/system-connections"
@@ -93,8 +96,9 @@ def _dotted(version: tuple[int, int]) -> str:
     return f"{version[0]}.{version[1]}"
 
 
-def _same(value: Any) -> str:
-    return str(value)
+#: how a value is written (the builtins themselves where they suffice: no call in between)
+_same = str
+_upper = str.upper
 
 
 def _bool(value: bool) -> str:
@@ -124,7 +128,7 @@ def _numeric_id(value: str) -> str:
 
 
 def _mapped(table: dict[str, Any]) -> Callable[[str], str]:
-    return lambda value: str(table[value])
+    return {key: str(value) for key, value in table.items()}.__getitem__
 
 
 def _at_most(high: int, what: str) -> Callable[[int], str]:
@@ -140,10 +144,6 @@ def _lacks(reason: str) -> Callable[[Any], str]:
     def fmt(value: Any) -> str:
         raise Cannot(reason)
     return fmt
-
-
-def _upper(value: str) -> str:
-    return value.upper()
 
 
 _SECONDS = _whole(1_000_000, "seconds")
@@ -258,8 +258,6 @@ PARENT_BY_NAME = {"ipoib"}
 _FIRST = {"connection": ("id", "uuid", "type")}
 _NUMBERED = re.compile(r"^([a-z-]+?)(\d+)(_options)?$")
 
-Section = tuple[str, list[tuple[str, Any]]]   # (name, [(key, value: a string, or a tuple for a list)])
-
 
 def parse_version(text: str) -> tuple[int, int]:
     """`--nm-version`: "MAJOR.MINOR", at least 1.42."""
@@ -274,8 +272,27 @@ def parse_version(text: str) -> tuple[int, int]:
 
 def connection_uuid(site: Site, host: Host, name: str) -> str:
     """The UUID of a device's connection: the same for the same site file, host and device name."""
+    return connection_uuids(site, host)(name)
+
+
+#: the hex digit that holds a UUID's variant (RFC 4122: its top two bits 0b10), by the hash's digit there
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+def connection_uuids(site: Site, host: Host) -> Callable[[str], str]:
+    """connection_uuid() of SITE and HOST for each device name: `str(uuid.uuid5(…))`, computed as uuid.uuid5
+    does (the SHA-1 of the namespace and the name, its first 16 bytes with the version and variant set), with
+    the SHA-1 of the part all the host's names share taken once, and no UUID object on the way to the text."""
     site_name = os.path.splitext(os.path.basename(site.files[0]))[0] if site.files else ""
-    return str(uuid.uuid5(UUID_NAMESPACE, f"{site_name}/{host.name or ''}/{name}"))
+    shared = hashlib.sha1(UUID_NAMESPACE.bytes + f"{site_name}/{host.name or ''}/".encode())
+
+    def of(name: str) -> str:
+        sha1 = shared.copy()
+        sha1.update(name.encode())
+        digits = sha1.hexdigest()   # the version, 5, is digit 12; the variant is in digit 16
+        return (f"{digits[:8]}-{digits[8:12]}-5{digits[13:16]}-{_VARIANT_DIGIT[digits[16]]}{digits[17:20]}-"
+                f"{digits[20:32]}")
+    return of
 
 
 def teamd_config(team: Device) -> str:
@@ -316,12 +333,65 @@ def _escape(value: str | tuple[str, ...]) -> str:
     return "\\s" + value[1:] if value.startswith(" ") else value
 
 
-def keyfile(sections: list[Section], header: list[str]) -> str:
-    parts = ["".join(f"# {line}\n" for line in header)]
-    for name, pairs in sections:
-        ordered = sorted(pairs, key=lambda pair: _sort_key(name, pair[0]))
-        parts.append(f"[{name}]\n" + "".join(f"{key}={_escape(value)}\n" for key, value in ordered))
-    return parts[0] + "\n".join(parts[1:])
+#: a keyfile's layout: (each section's name and keys, in the order given) -> (its text with a {} for each value,
+#: the keys in NetworkManager's order; its number of lines). Connections with the same keys share one (all the
+#: VLANs with one address), so it is worked out once.
+_LAYOUTS: dict[tuple, tuple[str, int]] = {}
+
+
+def _layout(shape: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, int]:
+    sections, first = [], 0    # first: the index of the section's first value among all the values
+    for name, keys in shape:
+        order = sorted(range(len(keys)), key=lambda i: _sort_key(name, keys[i]))
+        sections.append(f"[{name}]\n" + "".join(f"{keys[i]}={{{first + i}}}\n" for i in order))
+        first += len(keys)
+    text = "\n".join(sections)
+    return text, text.count("\n")
+
+
+def keyfile(sections: dict[str, dict[str, Any]], header: str) -> str:
+    """HEADER and SECTIONS (name -> {key: value: a string, or a tuple for a list}) as a keyfile.
+
+    Names and words hold no blank or control character, so a value seldom needs an escape: the values go in
+    as they are (but lists), and all of them again through _escape() only when the text shows one that may."""
+    shape = tuple([(name, tuple(keys)) for name, keys in sections.items()])
+    layout = _LAYOUTS.get(shape)
+    if layout is None:
+        layout = _LAYOUTS[shape] = _layout(shape)
+    text, lines = layout
+    body = text.format(*[value if value.__class__ is str else _escape(value)
+                         for keys in sections.values() for value in keys.values()])
+    if ("\\" in body or "\t" in body or "\r" in body or "= " in body   # "= ": a value starting with a blank
+            or body.count("\n") != lines):                             # a newline in a value
+        body = text.format(*[_escape(value) for keys in sections.values() for value in keys.values()])
+    return header + body
+
+
+Row = tuple[str, str, str | None, Callable[[Any], str]]   # (property, its IR attribute, key, format)
+
+
+class _Profile(NamedTuple):
+    """A row of PROFILES with what each of its connections needs worked out once: the IR attribute of each
+    property (Row), and its connection type's link setting and keys (LINK_KEYS, else ETHERNET)."""
+
+    conn_type: str
+    setting: str
+    rows: tuple[Row, ...]
+    fixed: dict[str, str]
+    link_setting: str
+    link_rows: tuple[Row, ...]
+
+
+def _rows(keys: Keys) -> tuple[Row, ...]:
+    return tuple((prop, python_name(prop), key, fmt) for prop, key, fmt in keys)
+
+
+def _profile(conn_type: str, setting: str, keys: Keys, fixed: dict[str, str]) -> _Profile:
+    link_setting, link_keys = LINK_KEYS.get(conn_type, ETHERNET)
+    return _Profile(conn_type, setting, _rows(keys), fixed, link_setting, _rows(link_keys))
+
+
+_PROFILES = {name: _profile(*row) for name, row in PROFILES.items()}
 
 
 class _Host:
@@ -334,22 +404,23 @@ class _Host:
         self.by_ref = {d.ref: d for d in host.devices}
         self.out = Rendering()
         self.native: set[DeviceRef] = set()       # the devices NetworkManager has a connection for
-        self.uuids: dict[str, str] = {}           # device name -> its connection's UUID
+        self.uuid = functools.cache(connection_uuids(site, host))   # device name -> its connection's UUID
         self.port_settings: dict[DeviceRef, Any] = {}
         self.stacked: dict[DeviceRef, list[Device]] = {}
         for device in host.devices:
             for record in device.get("port") if device.kind == "bridge" else ():
                 self.port_settings[record.name] = record
-            if device.lower is not None:
-                self.stacked.setdefault(device.lower, []).append(device)
+            lower = device.lower
+            if lower is not None:
+                self.stacked.setdefault(lower, []).append(device)
 
     def render(self) -> Rendering:
+        native = []
         for device in self.host.devices:        # dependency order: lower links, masters and creators first
             if self._native(device):
                 self.native.add(device.ref)
-        for device in self.host.devices:
-            if device.ref in self.native:
-                self.out.files.append(self._connection(device))
+                native.append(device)
+        self.out.files += [self._connection(device) for device in native]
         return self.out
 
     def _gap(self, device: Device, what: str, reason: str, span_key: str | None = None) -> None:
@@ -358,12 +429,6 @@ class _Host:
 
     def _error(self, device: Device, what: str, reason: str) -> None:
         self.out.errors.append(Gap(device, what, reason, device.spans.get(what, device.span)))
-
-    def uuid(self, ref: DeviceRef) -> str:
-        found = self.uuids.get(ref.name)
-        if found is None:
-            found = self.uuids[ref.name] = connection_uuid(self.site, self.host, ref.name)
-        return found
 
     # --- what NetworkManager can have -------------------------------------------
 
@@ -422,47 +487,43 @@ class _Host:
     # --- the connection ------------------------------------------------------------
 
     def _connection(self, device: Device) -> Artifact:
-        profile = device.kind
-        if (device.kind == "interface" and device.get("match-mac") is None
+        name = device.name
+        match_mac, match_driver = device.get("match-mac"), device.get("match-driver")
+        kind = device.kind
+        if (kind == "interface" and match_mac is None
                 and any(d.kind == "ipoib" for d in self.stacked.get(device.ref, ()))):
-            profile = "infiniband-nic"
-        conn_type, setting, keys, fixed = PROFILES[profile]
+            kind = "infiniband-nic"
+        profile = _PROFILES[kind]
         master = self.by_ref[device.master] if device.master is not None else None
-        connection = [("id", device.name), ("uuid", self.uuid(device.ref)), ("type", conn_type)]
-        matched = device.get("match-mac") is not None or device.get("match-driver") is not None
-        if not matched:
-            connection.append(("interface-name", device.name))
+        connection = {"id": name, "uuid": self.uuid(name), "type": profile.conn_type}
+        if match_mac is None and match_driver is None:
+            connection["interface-name"] = name
         if device.state == "down":
-            connection.append(("autoconnect", "false"))
+            connection["autoconnect"] = "false"
         if master is not None:   # a master's kind (bridge, bond, team) is NetworkManager's name of its ports' type
-            connection += [("master", self.uuid(master.ref)), ("slave-type", master.kind)]
+            connection["master"] = self.uuid(master.name)
+            connection["slave-type"] = master.kind
 
-        sections: dict[str, list[tuple[str, str]]] = {"connection": connection}
-        link_setting, link_keys = LINK_KEYS.get(conn_type, ETHERNET)
-        link = self._pairs(device, link_keys)
-        if link or setting == link_setting:
-            sections[link_setting] = link
-        sections.setdefault(setting, [])
-        sections[setting] += self._kind_keys(device, keys, fixed)
+        sections: dict[str, dict[str, Any]] = {"connection": connection}
+        link = {key: value for _, key, value in self._formatted(device, profile.link_rows)}
+        if link or profile.setting == profile.link_setting:
+            sections[profile.link_setting] = link
+        sections.setdefault(profile.setting, {}).update(self._kind_keys(device, profile))
         if master is not None:
             sections[f"{master.kind}-port"] = self._port_keys(device, master)
-        if device.get("match-driver") is not None:
-            sections["match"] = [("driver", (device.get("match-driver"),))]
+        if match_driver is not None:
+            sections["match"] = {"driver": (match_driver,)}
         if master is None:
             sections.update(self._ip(device))
-        return Artifact(f"{PREFIX}{device.name}{SUFFIX}", INSTALL_DIR, keyfile(list(sections.items()), _header(device)),
-                        mode=0o600)
+        return Artifact(f"{PREFIX}{name}{SUFFIX}", INSTALL_DIR, keyfile(sections, _header(device)), mode=0o600)
 
-    def _pairs(self, device: Device, keys: Keys) -> list[tuple[str, str]]:
-        return [(key, value) for _, key, value in self._formatted(device, keys)]
-
-    def _formatted(self, device: Device, keys: Keys) -> list[tuple[str, str, str]]:
-        """(property, key, value) of each property of KEYS the device has; what NetworkManager cannot take
+    def _formatted(self, device: Device, rows: tuple[Row, ...]) -> list[tuple[str, str, str]]:
+        """(property, key, value) of each property of ROWS the device has; what NetworkManager cannot take
         (a format raising Cannot) goes to the residual."""
         out = []
-        for prop, key, fmt in keys:
-            value = device.get(prop)
-            if value in (None, ()):
+        for prop, attribute, key, fmt in rows:
+            value = getattr(device, attribute, None)
+            if value is None or (value.__class__ is tuple and not value):   # unset, or an empty list
                 continue
             try:
                 out.append((prop, key, fmt(value)))
@@ -470,60 +531,60 @@ class _Host:
                 self._gap(device, prop, f"{exc}; vnetc apply sets it", prop)
         return out
 
-    def _kind_keys(self, device: Device, keys: Keys, fixed: dict[str, str]) -> list[tuple[str, str]]:
-        formatted = self._formatted(device, keys)
+    def _kind_keys(self, device: Device, profile: _Profile) -> dict[str, str]:
+        formatted = self._formatted(device, profile.rows)
         refused = REFUSED[device.kind](device, {prop for prop, _, _ in formatted}) if device.kind in REFUSED else {}
         for prop in refused:
             self._gap(device, prop, f"{refused[prop]}; vnetc apply sets it", prop)
-        pairs = [(key, value) for prop, key, value in formatted if prop not in refused]
-        written = {key for key, _ in pairs}
-        pairs += [(key, value) for key, value in fixed.items() if key not in written]
-        if device.lower is not None:
-            parent = device.lower.name if device.kind in PARENT_BY_NAME else self.uuid(device.lower)
-            pairs.append(("parent", parent))
+        keys = {key: value for prop, key, value in formatted if prop not in refused}
+        if profile.fixed:
+            keys = {**profile.fixed, **keys}
+        lower = device.lower
+        if lower is not None:
+            keys["parent"] = lower.name if device.kind in PARENT_BY_NAME else self.uuid(lower.name)
         if device.kind == "team":
             if device.get("config") is not None and _has_nul(json.loads(device.get("config"))):
                 self._error(device, "config", "the teamd JSON holds a NUL character (\\u0000), which "
                                               "NetworkManager's JSON reader refuses, as teamd's does")
-            pairs.append(("config", teamd_config(device)))
+            keys["config"] = teamd_config(device)
         if device.kind == "bridge" and device.get("vlan-filtering"):
             # a VLAN-filtering bridge must itself be a member of the VLANs stacked on it
             ids = {d.get("id") for d in self.stacked.get(device.ref, ()) if d.kind == "vlan" and d.ref in self.native}
             if ids:
-                pairs.append(("vlans", vlan_list(ids)))
-        return pairs
+                keys["vlans"] = vlan_list(ids)
+        return keys
 
-    def _port_keys(self, device: Device, master: Device) -> list[tuple[str, str]]:
+    def _port_keys(self, device: Device, master: Device) -> dict[str, str]:
         settings = self.port_settings.get(device.ref) if master.kind == "bridge" else None
         if settings is None:
-            return []
-        pairs = []
+            return {}
+        keys = {}
         for prop, key, fmt in BRIDGE_PORT_KEYS:
             if settings.get(prop) is None:
                 continue
             try:
-                pairs.append((key, fmt(settings.get(prop))))
+                keys[key] = fmt(settings.get(prop))
             except Cannot as exc:   # the bridge's `port` block holds it, as the networkd target has it
                 self._gap(master, "port", f"{exc} (port '{device.name}'); vnetc apply sets it", "port")
         members = port_vlans(settings)
         if members:
-            pairs.append(("vlans", vlan_list(members, settings.pvid, {v for v, f in members.items() if "untagged" in f})))
-        return pairs
+            keys["vlans"] = vlan_list(members, settings.pvid, {v for v, f in members.items() if "untagged" in f})
+        return keys
 
     # --- IP configuration ------------------------------------------------------------
 
-    def _ip(self, device: Device) -> dict[str, list[tuple[str, str]]]:
+    def _ip(self, device: Device) -> dict[str, dict[str, Any]]:
         configured = bool(device.address or device.gateway or device.dhcp != "off")
         out = {}
-        for version in (4, 6):
-            name = f"ipv{version}"
-            addresses = [a for a in device.address if a.version == version]
-            gateway = next((g for g in device.gateway if g.version == version), None)
-            routes = [r for route in device.route for r in _routes(route, version)]
-            dns = [d for d in device.dns if d.version == version]
+        for version, name, dhcp in ((4, "ipv4", ("both", "v4")), (6, "ipv6", ("both", "v6"))):
+            # (an empty tuple is not looked through: most devices have an address at most)
+            addresses = [a for a in device.address if a.version == version] if device.address else []
+            gateway = next((g for g in device.gateway if g.version == version), None) if device.gateway else None
+            routes = [r for route in device.route for r in _routes(route, version)] if device.route else []
+            dns = [d for d in device.dns if d.version == version] if device.dns else []
             if gateway is not None and not addresses:   # libnm: "gateway cannot be set if there are no addresses"
                 routes.insert(0, Route(_default(version), gateway))
-            if device.dhcp in ("both", f"v{version}"):
+            if device.dhcp in dhcp:
                 method = "auto"
             elif addresses:
                 method = "manual"
@@ -540,21 +601,20 @@ class _Host:
             if dns and method not in ("auto", "manual"):
                 self._error(device, "dns", f"NetworkManager takes IPv{version} DNS servers only on a device with "
                                            f"an IPv{version} address or DHCP")
-            pairs = [("method", method)]
+            keys = out[name] = {"method": method}
             for i, address in enumerate(addresses, 1):
-                pairs.append((f"address{i}", f"{address}" + (f",{gateway}" if i == 1 and gateway else "")))
+                keys[f"address{i}"] = str(address) + (f",{gateway}" if i == 1 and gateway else "")
             for i, route in enumerate(routes, 1):
                 fields = [str(route.prefix)]
                 if route.via is not None or route.metric is not None:
                     fields.append(str(route.via if route.via is not None else _default(version).network_address))
                 if route.metric is not None:
                     fields.append(str(route.metric))
-                pairs.append((f"route{i}", ",".join(fields)))
+                keys[f"route{i}"] = ",".join(fields)
                 if route.table is not None:
-                    pairs.append((f"route{i}_options", f"table={route.table}"))
+                    keys[f"route{i}_options"] = f"table={route.table}"
             if dns:
-                pairs.append(("dns", tuple(str(d) for d in dns)))
-            out[name] = pairs
+                keys["dns"] = tuple(str(d) for d in dns)
         return out
 
 
@@ -571,12 +631,21 @@ def _routes(route: Route, version: int) -> list[Route]:
     return [route] if route.prefix.version == version else []
 
 
-def _header(device: Device) -> list[str]:
-    where = f"{os.path.basename(device.span.source.path)}:{device.span.line}" if device.span else "?"
-    lines = [f"Generated by vnetc from {where}; do not edit."]
+def _header(device: Device) -> str:
+    """The comment lines that open each keyfile: where the device is defined, and its description."""
+    if device.span:
+        header = f"{_generated_from(device.span.source.path)}{device.span.line}; do not edit.\n"
+    else:
+        header = "# Generated by vnetc from ?; do not edit.\n"
     if device.description:
-        lines.append(" ".join(device.description.split()))
-    return lines
+        header += f"# {' '.join(device.description.split())}\n"
+    return header
+
+
+@functools.lru_cache(maxsize=None)   # a site has a few files and many devices
+def _generated_from(path: str) -> str:
+    """The header up to the line number (a file name may hold a newline: one comment line more)."""
+    return comment(f"Generated by vnetc from {os.path.basename(path)}:")[:-1]
 
 
 def render(site: Site, host: Host, version: tuple[int, int] = DEFAULT_VERSION) -> Rendering:
