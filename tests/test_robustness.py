@@ -257,3 +257,20 @@ def test_a_key_on_a_line_with_an_error_is_masked_in_the_excerpt(line, tmp_path):
     run = run_vnetc("check", str(path))
     assert run.exit_code == 1 and re.search(r"\*{32}", run.stderr), run.stderr
     assert "00112233445566778899aabbccddeeff" not in run.stderr
+
+
+@pytest.mark.parametrize("target", sorted(TARGET_MODULES))
+def test_a_file_name_with_a_newline_stays_in_a_comment(target, tmp_path):
+    """Targets name the site file in a comment: a file name holding a newline (or what looks like
+    a section, a key or a command after it) gives comment lines, nothing a reader takes as more."""
+    site = tmp_path / "x\n[Injected]\nDNS=6.6.6.6\nrm -rf \"$HOME\"\n.vnet"
+    site.write_text("bridge br0 { address 10.0.0.1/24 }\n", encoding="utf-8")
+    out = tmp_path / "out"
+    run = run_vnetc("build", str(site), "-t", target, "-o", str(out))
+    assert run.exit_code == 0, run.stderr
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert written
+    for path in written:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "6.6.6.6" in line or "rm -rf" in line or "[Injected]" in line:
+                assert line.lstrip().startswith("#"), f"{path.name}: {line!r}"
