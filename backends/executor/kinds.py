@@ -177,7 +177,7 @@ class KindSpec:
 
     def __init__(self, make: str, info_kind: str | None = None, attrs: tuple[Attr, ...] = (),
                  lower: int | None = None, lower_data: int | None = None, peer: int | None = None,
-                 elsewhere: tuple[str, ...] = ()):
+                 elsewhere: tuple[str, ...] = (), unreported: tuple[str, ...] = ()):
         self.make = make                # rtnetlink | tuntap | teamd | sysfs | existing
         self.info_kind = info_kind      # IFLA_INFO_KIND as the kernel names it
         self.attrs = attrs
@@ -185,6 +185,9 @@ class KindSpec:
         self.lower_data = lower_data    # ... or the INFO_DATA attribute carrying it (vxlan's IFLA_VXLAN_LINK)
         self.peer = peer                # the INFO_DATA attribute holding the peer (veth, vxcan)
         self.elsewhere = elsewhere      # the kind's other properties, and the module that carries them out
+        # those of `elsewhere` the kernel does not report: set when the device is made, compared with
+        # the fingerprint apply recorded then (originals.py), the device recreated when they differ
+        self.unreported = unreported
         read = attrgetter(*(python_name(a.prop) for a in attrs)) if attrs else lambda device: ()
         self._read = read if len(attrs) != 1 else lambda device: (read(device),)
 
@@ -227,7 +230,8 @@ KINDS: dict[str, KindSpec] = {
         Attr("min-links", 18, _u32),
         ChoiceAttr("lacp-rate", 21, {"slow": 0, "fast": 1}, _u8),
     ), elsewhere=("ports",)),
-    "team": KindSpec("teamd", "team", elsewhere=("ports", "runner", "link-watch", "config")),
+    "team": KindSpec("teamd", "team", elsewhere=("ports", "runner", "link-watch", "config"),
+                     unreported=("runner", "link-watch", "config")),
     "vlan": KindSpec("rtnetlink", "vlan", (
         Attr("id", 1, _u16, in_place=False),
         ChoiceAttr("protocol", 5, {"802.1q": 0x8100, "802.1ad": 0x88A8}, _be16, in_place=False),
@@ -254,7 +258,8 @@ KINDS: dict[str, KindSpec] = {
         Attr("port", 2, _be16, in_place=False),
         BoolAttr("encrypt", 7, _u8),
         BoolAttr("send-sci", 9, _u8),
-    ), lower=nl.IFLA_LINK, elsewhere=("link", "tx-sa", "rx-channel", "mka-cak", "mka-cak-file", "mka-ckn")),
+    ), lower=nl.IFLA_LINK, elsewhere=("link", "tx-sa", "rx-channel", "mka-cak", "mka-cak-file", "mka-ckn"),
+        unreported=("tx-sa", "rx-channel", "mka-cak", "mka-cak-file", "mka-ckn")),
     "veth": KindSpec("rtnetlink", "veth", peer=1, elsewhere=("peer",)),
     "vcan": KindSpec("rtnetlink", "vcan"),
     "vxcan": KindSpec("rtnetlink", "vxcan", peer=1, elsewhere=("peer",)),
@@ -267,7 +272,8 @@ KINDS: dict[str, KindSpec] = {
     "dummy": KindSpec("rtnetlink", "dummy"),
     "ifb": KindSpec("rtnetlink", "ifb", elsewhere=("qdisc", "redirect-ingress")),
     "netdevsim": KindSpec("sysfs", "netdevsim", elsewhere=("id", "ports", "vfs", "vf", "hw-tc-offload",
-                                                         "xdp-offload")),
+                                                         "xdp-offload"),
+                          unreported=("id", "ports", "vfs", "vf", "hw-tc-offload", "xdp-offload")),
     "tap": KindSpec("tuntap", "tun", (
         Attr("owner", 1, lambda v: _u32(_uid(v))),
         Attr("group", 2, lambda v: _u32(_gid(v))),
@@ -288,6 +294,18 @@ PORT_ATTRS: tuple[Attr, ...] = (
     BoolAttr("hairpin", 4, _u8),
     BoolAttr("isolated", 33, _u8),
 )
+
+def fingerprint(device: Any) -> dict[str, str]:
+    """The device's unreported properties that it sets, each as a digest of its IR value (keys
+    included: a digest, never the key; a key file by its path, not its content)."""
+    import hashlib
+    out = {}
+    for prop in KINDS[device.kind].unreported:
+        value = device.get(prop)
+        if value is not None and value != ():
+            out[prop] = hashlib.sha256(repr(value).encode()).hexdigest()[:16]
+    return out
+
 
 assert set(KINDS) == set(SCHEMA_KINDS), f"kinds.py and the schema disagree: {set(KINDS) ^ set(SCHEMA_KINDS)}"
 for _name, _spec in KINDS.items():   # every property of every kind is carried out somewhere

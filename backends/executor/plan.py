@@ -169,6 +169,7 @@ class Planner:
             self._routes(bare, link, step)
             self._add(step)
         self._restore(steps)
+        self._forget_unreported()
         self._stale_filters(destroying=True)
         from .namespaces import owner_of, remove_op
         for ns in self.host.declared_netns:
@@ -179,6 +180,16 @@ class Planner:
                                             [remove_op(self.k(ns), self.o.owner)]))
         self.plan.indexes = self.indexes
         return self.plan
+
+    def _forget_unreported(self) -> None:
+        """destroy: the records of what vnetc made devices with (originals.unreported_op) go, in
+        the step deleting them (teardown: after everything that can fail and be undone)."""
+        deleting = [step for step in self.plan.steps if step.action == "delete"]
+        for key, record in self.recorded.items():
+            if originals.UNREPORTED in record and key[0] in self.o.netns_names.values() and deleting:
+                op = originals.forget_op(self.o.originals, key)
+                op.phase = phase("teardown")
+                deleting[-1].ops.append(op)
 
     def _delete_group(self, ns: str | None, owned: list[Link]) -> None:
         group, kns = self.group, self.k(ns)
@@ -326,6 +337,13 @@ class Planner:
         for attr, value in values:
             if not attr.in_place and self._differs(attr, value, link):
                 return f"the kernel cannot change {attr.prop} in place"
+        if spec.unreported:
+            changed = originals.changed_unreported(self.recorded.get((self.k(device.netns), device.name)),
+                                                   (self.states[device.netns].inode, link.index),
+                                                   K.fingerprint(device))
+            if changed:
+                return (f"{', '.join(changed)} changed since vnetc made it; the kernel does not report "
+                        f"{'it' if len(changed) == 1 else 'them'}, vnetc compares what it recorded")
         return ""
 
     def _differs(self, attr: K.Attr, value: Any, link: Link) -> bool:
@@ -364,6 +382,9 @@ class Planner:
             step.ops += create_ops(self, device, step)
         if spec.make != "rtnetlink":
             step.ops.append(self._mark(device, phase("create"), learn=True))
+        digests = K.fingerprint(device) if spec.unreported and self.o.originals is not None else None
+        if digests:
+            step.ops.append(originals.unreported_op(self.o.originals, (self.k(device.netns), device.name), digests))
 
     def _create_rtnetlink(self, device: Device, step: Step) -> None:
         spec = K.KINDS[device.kind]
@@ -570,8 +591,8 @@ class Planner:
         namespaces = {kns: ns for ns, kns in self.o.netns_names.items()}
         for key, record in self.recorded.items():
             kns, name = key
-            if kns not in namespaces:
-                continue
+            if kns not in namespaces or originals.UNREPORTED in record:
+                continue    # (the record of a device vnetc made: forgotten with the device)
             ns = namespaces[kns]
             step = steps.get((ns, name))
             if step is None:
