@@ -7,14 +7,13 @@ strings. Secret keys are replaced by "<redacted>" unless asked for.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
-from typing import Any
+from typing import Any, Callable
 
 from .diagnostics import SECRET_PROPERTIES
 from .ir import Device, DeviceRef, Host, Record, Site
-from .schema import KINDS, QDISCS, Prop, Qdisc, Route, Section, props_of
-from .values import Duration, VlanRange
+from .schema import KINDS, QDISCS, Prop, Qdisc, QdiscType, Route, RouteType, Section, props_of, python_name
+from .values import CIDR, IP, Duration, Prefix, VlanRange
 
 SECRET_PROPS = SECRET_PROPERTIES
 REDACTED = "<redacted>"
@@ -35,59 +34,120 @@ def _host(host: Host, show: bool) -> dict[str, Any]:
 def _device(device: Device, show: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": device.kind, "name": device.name, "netns": device.netns}
     if device.created_by is not None:
-        out["created-by"] = _value(device.created_by, None, show)
-    table = props_of(KINDS[device.kind])
-    for name, spec in table.items():
-        if name in ("netns",):
-            continue
-        value = device.get(name)
-        if name == "peer" and value is not None:
-            out[name] = _value(value, None, show)
-            continue
-        if value is None or value == ():
-            continue
-        out[name] = _prop_value(name, spec, value, show)
+        out["created-by"] = _reference(device.created_by)
+    fields = _FIELDS.get((device.kind, show))
+    if fields is None:
+        fields = _FIELDS[(device.kind, show)] = _fields(props_of(KINDS[device.kind]), show)
+    _put(device, fields, out)
     return out
 
 
-def _prop_value(name: str, spec: Prop | Section, value: Any, show: bool) -> Any:
+def _put(item: Device | Record, fields: list[_Field], out: dict[str, Any]) -> None:
+    """Add the properties of ITEM (a device or a section's record) that are set, each as JSON."""
+    for name, attribute, how, convert in fields:
+        value = getattr(item, attribute)
+        if value is None or value == ():
+            continue
+        if how is _AS_IS:
+            out[name] = value
+        elif how is _ONE:
+            out[name] = convert(value)
+        elif how is _EACH:
+            out[name] = list(map(convert, value))
+        else:                                   # _HIDDEN
+            out[name] = REDACTED
+
+
+def _records(labels: list[tuple[str, str]], fields: list[_Field]) -> Callable[[tuple[Record, ...]], list]:
+    """The converter of a section's records: each its label words, then its properties."""
+    def convert(records: tuple[Record, ...]) -> list[dict[str, Any]]:
+        out = []
+        for record in records:
+            item = {label: _label(getattr(record, attribute)) for label, attribute in labels}
+            _put(record, fields, item)
+            out.append(item)
+        return out
+    return convert
+
+
+# How each property is written is decided once per kind from the schema, whose value types say
+# what the IR holds: strings, numbers and booleans are JSON already; references, addresses,
+# durations, routes, qdiscs and sections' records are converted.
+_AS_IS, _ONE, _EACH, _HIDDEN = "as is", "converted", "each converted", "redacted"
+
+#: (property, IR attribute, how, converter of the value (_ONE) or of each of its values (_EACH))
+_Field = tuple[str, str, str, Any]
+#: (kind, secrets shown) -> the fields of its devices, in the schema's order
+_FIELDS: dict[tuple[str, bool], list[_Field]] = {}
+
+
+def _fields(table: dict[str, Prop | Section], show: bool) -> list[_Field]:
+    return [_field(name, spec, show) for name, spec in table.items() if name != "netns"]
+
+
+def _field(name: str, spec: Prop | Section, show: bool) -> _Field:
+    attribute = python_name(name)
     if isinstance(spec, Section):
-        return [_record(r, spec, show) for r in value]
+        if spec.single:                       # a peer: a reference
+            return name, attribute, _ONE, _reference
+        labels = [(label, python_name(label)) for label, _ in spec.keys]
+        return name, attribute, _ONE, _records(labels, _fields(spec.props, show))
     if name in SECRET_PROPS and not show:
-        return REDACTED
-    if isinstance(value, tuple) and not isinstance(value, DeviceRef):
-        return [_value(v, spec, show) for v in value]
-    return _value(value, spec, show)
+        return name, attribute, _HIDDEN, None
+    convert = _converter(spec)
+    if spec.is_list:
+        return name, attribute, _EACH, convert or _same
+    return (name, attribute, _AS_IS, None) if convert is None else (name, attribute, _ONE, convert)
 
 
-def _record(record: Record, spec: Section, show: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, _ in spec.keys:
-        out[key] = _value(record.get(key), None, show)
-    for name, sub in spec.props.items():
-        value = record.get(name)
-        if value is None or value == ():
-            continue
-        out[name] = _prop_value(name, sub, value, show)
+def _converter(spec: Prop) -> Callable[[Any], Any] | None:
+    """How one value of SPEC becomes JSON; None: it is JSON already."""
+    if spec.ref:
+        return _reference
+    value_type = spec.type
+    if isinstance(value_type, (IP, CIDR, Prefix)):
+        return str
+    if isinstance(value_type, (Duration, VlanRange)):
+        return value_type.render          # "100ms", "20-30"
+    if isinstance(value_type, RouteType):
+        return _route
+    if isinstance(value_type, QdiscType):
+        return _qdisc
+    return None
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _reference(ref: DeviceRef) -> dict[str, Any]:
+    return {"name": ref.name, "netns": ref.netns}
+
+
+def _route(route: Route) -> dict[str, Any]:
+    out: dict[str, Any] = {"prefix": str(route.prefix)}
+    if route.via is not None:
+        out["via"] = str(route.via)
+    if route.metric is not None:
+        out["metric"] = route.metric
+    if route.table is not None:
+        out["table"] = route.table
     return out
 
 
-def _value(value: Any, spec: Prop | None, show: bool) -> Any:
+def _qdisc(qdisc: Qdisc) -> dict[str, Any]:
+    types = QDISCS[qdisc.kind]
+    return {"kind": qdisc.kind, **{k: types[k].render(v) if isinstance(types[k], Duration) else v
+                                   for k, v in qdisc.params}}
+
+
+def _label(value: Any) -> Any:
+    """A section's label word (a reference, an address or a plain value) as JSON."""
     if isinstance(value, DeviceRef):
-        return {"name": value.name, "netns": value.netns}
+        return _reference(value)
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Interface,
                           ipaddress.IPv6Interface, ipaddress.IPv4Network, ipaddress.IPv6Network)):
         return str(value)
-    if isinstance(value, Route):
-        return {k: _value(v, None, show) for k, v in dataclasses.asdict(value).items() if v is not None}
-    if isinstance(value, Qdisc):
-        types = QDISCS[value.kind]
-        return {"kind": value.kind, **{k: types[k].render(v) if isinstance(types[k], Duration) else v
-                                       for k, v in value.params}}
-    if spec is not None and isinstance(spec.type, (Duration, VlanRange)):
-        return spec.type.render(value)   # "100ms", "20-30"
-    if isinstance(value, tuple):
-        return [_value(v, spec, show) for v in value]
     return value
 
 
