@@ -6,7 +6,9 @@
     plan.py       desired (IR) vs observed -> steps of ops, each with its undo
     apply.py      running the ops: journal, rollback, lock, exit 4/5
     owner.py      the ownership mark (interface alias, link group)
-    originals.py  what apply changed on interfaces, for destroy to put back
+    originals.py  what apply changed on interfaces, for destroy to put back; digests of what
+                  the kernel does not report (MACsec SAs, team runner, netdevsim VFs)
+    recreate.py   the undo of a delete: the device again, as the kernel had it
     tc.py         IFB root qdisc, the redirect-ingress chain
     tuntap.py, teamd.py, sysfs.py (netdevsim), macsec.py, namespaces.py, tools.py
     residual.py   reading a file target's residual
