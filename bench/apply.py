@@ -144,11 +144,14 @@ def ip_delete_veths(n: int) -> str:
 
 
 def ip_bridges(n: int) -> str:
-    return "".join(f"link add br{i} group {GROUP} type bridge\n" for i in range(1, n + 1))
+    """N bridges, up (as vnetc leaves them: deleting an up link costs more than a down one)."""
+    return "".join(f"link add br{i} group {GROUP} up type bridge\n" for i in range(1, n + 1))
 
 
 def ip_veths(n: int) -> str:
-    return "".join(f"link add ve{i} group {GROUP} type veth peer name vp{i} group {GROUP}\n" for i in range(1, n + 1))
+    """N veth pairs, both ends up."""
+    return "".join(f"link add ve{i} group {GROUP} up type veth peer name vp{i} group {GROUP}\n"
+                   f"link set vp{i} up\n" for i in range(1, n + 1))
 
 
 def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -227,6 +230,7 @@ def run(opts: Options) -> Report:
             files[name].write_text(text)
         apply = [opts.vnetc, "apply", str(site), "--netns", NS, "--yes"]
         built = apply                 # the state every re-apply and destroy starts from
+        built_veths = [opts.vnetc, "apply", str(veth_site), "--netns", NS, "--yes"]
         batch = ["ip", "-n", NS, "-batch"]
         floor = ["ip", "-n", NS, "link", "delete", "group", str(GROUP)]
         cases += [
@@ -236,9 +240,9 @@ def run(opts: Options) -> Report:
             Case(REAPPLY, n, 3 * n, apply, built),
             Case(IP_DELETE, n, 0, [*batch, str(files["delete"])], built),
             Case(DESTROY, n, 0, [opts.vnetc, "destroy", str(site), "--netns", NS, "--yes"], built),
-            Case(IP_DELETE_VETHS, n, 0, [*batch, str(files["delete-veths"])], [*batch, str(files["veths"])]),
-            Case(DESTROY_VETHS, n, 0, [opts.vnetc, "destroy", str(veth_site), "--netns", NS, "--yes"],
-                 [opts.vnetc, "apply", str(veth_site), "--netns", NS, "--yes"]),
+            # both from the state `vnetc apply` leaves (links up), as the rows of the whole site
+            Case(IP_DELETE_VETHS, n, 0, [*batch, str(files["delete-veths"])], built_veths),
+            Case(DESTROY_VETHS, n, 0, [opts.vnetc, "destroy", str(veth_site), "--netns", NS, "--yes"], built_veths),
             Case(FLOOR, n, 0, floor, [*batch, str(files["state"])]),
             Case(FLOOR_BRIDGES, n, 0, floor, [*batch, str(files["bridges"])]),
             Case(FLOOR_VETHS, n, 0, floor, [*batch, str(files["veths"])]),
