@@ -96,7 +96,7 @@ def _field(name: str, spec: Prop | Section, show: bool) -> _Field:
         return name, attribute, _HIDDEN, None
     convert = _converter(spec)
     if spec.is_list:
-        return name, attribute, _EACH, convert or _same
+        return (name, attribute, _ONE, list) if convert is None else (name, attribute, _EACH, convert)
     return (name, attribute, _AS_IS, None) if convert is None else (name, attribute, _ONE, convert)
 
 
@@ -114,10 +114,6 @@ def _converter(spec: Prop) -> Callable[[Any], Any] | None:
     if isinstance(value_type, QdiscType):
         return _qdisc
     return None
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 def _reference(ref: DeviceRef) -> dict[str, Any]:

@@ -118,8 +118,8 @@ def record_op(where: Path, key: Key, identity: Identity, known: Record | None,
     return _op(where, key, record, phase("create"), f"remember {key[1]}'s {', '.join(changes_now)} before vnetc")
 
 
-def forget_op(where: Path, key: Key) -> Op:
-    return _op(where, key, None, phase("extra"), f"forget {key[1]}'s values before vnetc")
+def forget_op(where: Path, key: Key, at: int = phase("extra")) -> Op:
+    return _op(where, key, None, at, f"forget {key[1]}'s values before vnetc")
 
 
 def unreported_op(where: Path, key: Key, digests: dict[str, str]) -> Op:

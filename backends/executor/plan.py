@@ -187,15 +187,14 @@ class Planner:
         deleting = [step for step in self.plan.steps if step.action == "delete"]
         for key, record in self.recorded.items():
             if originals.UNREPORTED in record and key[0] in self.o.netns_names.values() and deleting:
-                op = originals.forget_op(self.o.originals, key)
-                op.phase = phase("teardown")
-                deleting[-1].ops.append(op)
+                deleting[-1].ops.append(originals.forget_op(self.o.originals, key, phase("teardown")))
 
     def _delete_group(self, ns: str | None, owned: list[Link]) -> None:
         group, kns = self.group, self.k(ns)
+        indexes = {link.index for link in owned}
         made = [link for link in owned            # (a veth pair is made once, by its first end)
                 if not (link.kind in ("veth", "vxcan") and link.link_netnsid is None
-                        and link.link in {o.index for o in owned} and link.link < link.index)]
+                        and link.link in indexes and link.link < link.index)]
         op = Op(kns, f"delete the {len(owned)} devices of link group {group}", phase("teardown"),
                 request=lambda ctx: (nl.RTM_DELLINK, 0, nl.ifinfo(0) + nl.u32(nl.IFLA_GROUP, group)),
                 undo=recreate_op(self, ns, made, phase("teardown"), "recreate the deleted devices"))

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
     from .state import Link
 
 PORT_NUMBERS = {a.nla for a in K.PORT_ATTRS}
+#: IFLA_INFO_KIND -> the kind's row of kinds.py (tap and tun share one)
+_BY_INFO_KIND: dict[str, K.KindSpec] = {}
+for _spec in K.KINDS.values():
+    if _spec.info_kind:
+        _BY_INFO_KIND.setdefault(_spec.info_kind, _spec)
 IFLA_BRPORT_NO = 18
 
 
@@ -37,29 +42,25 @@ def _port_number(link: Link) -> int:
 
 
 def recreate_op(planner: Planner, ns: str | None, links: list[Link], phase: int, text: str) -> Op:
-    """One op recreating LINKS of namespace NS (with their peers), or failing with every error."""
-    devices = []
-    for link in links:
-        devices.append((ns, link, True))
-        peer = planner.peer_of(ns, link)
-        if peer is not None:
-            devices.append((peer[0], peer[1], False))
-
-    made = {link.index for link in links}
-    # the site's other devices that were ports of a deleted one (an `interface` in a bridge)
-    ports = [link for link in planner.states[ns].links.values() if link.master in made and link.index not in made]
-
+    """One op recreating LINKS of namespace NS (with their peers), or failing with every error.
+    What it needs is worked out when it runs: an undo seldom does, and a plan may delete many."""
     def run(ctx: Context) -> None:
+        # (namespace, link, its peer) of each device; a peer is made with its device
+        devices = [(ns, link, planner.peer_of(ns, link)) for link in links]
+        finished = [(n, link) for n, link, _ in devices] + [peer for _, _, peer in devices if peer is not None]
+        made = {link.index for n, link in finished if n == ns}
+        # the site's other devices that were ports of a deleted one (an `interface` in a bridge)
+        ports = [(ns, link) for link in planner.states[ns].links.values()
+                 if link.master in made and link.index not in made]
         errors: list[tuple[int, str]] = []
-        for device_ns, link, made_here in devices:
-            if made_here:
-                _attempt(errors, f"recreate {link.kind} {link.name}", lambda: _make(planner, ctx, device_ns, link))
+        for device_ns, link, peer in devices:
+            _attempt(errors, f"recreate {link.kind} {link.name}", lambda: _make(planner, ctx, device_ns, link, peer))
         # in the order of their port numbers, which the kernel gives out lowest first
-        enslaved = sorted([(n, link) for n, link, _ in devices if link.master] + [(ns, link) for link in ports],
+        enslaved = sorted([(n, link) for n, link in finished if link.master] + ports,
                           key=lambda item: (item[1].master, _port_number(item[1])))
         for device_ns, link in enslaved:
             _attempt(errors, f"enslave {link.name} again", lambda: _enslave(ctx.socket(planner.k(device_ns)), link))
-        for device_ns, link, _ in devices:
+        for device_ns, link in finished:
             _attempt(errors, f"configure {link.name} again", lambda: _finish(planner, ctx, device_ns, link))
         if errors:
             raise nl.KernelError(errors[0][0], "; ".join(message for _, message in errors))
@@ -74,8 +75,8 @@ def _attempt(errors: list, what: str, action) -> None:
         errors.append((exc.errno or 1, f"{what}: {exc.strerror or exc}"))
 
 
-def _make(planner: Planner, ctx: Context, ns: str | None, link: Link) -> None:
-    """The device (and its peer), down and without a master."""
+def _make(planner: Planner, ctx: Context, ns: str | None, link: Link, peer: tuple[str | None, Link] | None) -> None:
+    """The device (and its PEER, if any), down and without a master."""
     kns = planner.k(ns)
     if link.kind == "tun":
         from .tuntap import recreate
@@ -84,13 +85,12 @@ def _make(planner: Planner, ctx: Context, ns: str | None, link: Link) -> None:
                 + (nl.nla(nl.IFLA_ADDRESS, K._mac(link.mac)) if link.mac else b""))
         ctx.socket(kns).request(nl.RTM_SETLINK, 0, body)
         return
-    spec = next((s for s in K.KINDS.values() if s.info_kind == link.kind), None)
+    spec = _BY_INFO_KIND.get(link.kind)
     numbers = {a.nla for a in spec.attrs} | {a.nla6 for a in spec.attrs if a.nla6} if spec else set()
     fresh = {a.nla: a.fresh for a in spec.attrs if a.fresh is not None} if spec else {}
     data = b"".join(nl.nla(n, v) for n, v in link.data.items() if n in numbers and fresh.get(n) != v)
     if spec is not None and spec.lower_data and spec.lower_data in link.data:
         data += nl.nla(spec.lower_data, link.data[spec.lower_data])
-    peer = planner.peer_of(ns, link)
     if peer is not None:
         peer_ns, peer_link = peer
         peer_body = (nl.ifinfo(peer_link.index) + nl.string(nl.IFLA_IFNAME, peer_link.name)

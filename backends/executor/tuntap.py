@@ -21,20 +21,19 @@ from .ops import Context, Op, phase
 TUN_DEVICE = "/dev/net/tun"
 TUNSETIFF, TUNSETPERSIST, TUNSETOWNER, TUNSETGROUP = 0x400454CA, 0x400454CB, 0x400454CC, 0x400454CE
 TUNSETIFINDEX = 0x400454DA      # the ifindex the next TUNSETIFF gives its device
-#: IFLA_TUN_* of the kernel's dump
-TUN_OWNER, TUN_GROUP, TUN_TYPE, TUN_PI, TUN_VNET_HDR, TUN_MULTI_QUEUE = 1, 2, 3, 4, 5, 7
+TUN_TYPE = 3                    # IFLA_TUN_TYPE (the others: the tap row of kinds.py)
 IFF_TUN, IFF_TAP, IFF_NO_PI, IFF_MULTI_QUEUE, IFF_VNET_HDR = 0x0001, 0x0002, 0x1000, 0x0100, 0x4000
 
 
 def _flags(device: Device) -> int:
-    flags = IFF_TAP if device.kind == "tap" else IFF_TUN
-    if not device.get("packet-info"):
-        flags |= IFF_NO_PI
-    if device.get("multi-queue"):
-        flags |= IFF_MULTI_QUEUE
-    if device.get("vnet-hdr"):
-        flags |= IFF_VNET_HDR
-    return flags
+    return _flag_bits(device.kind == "tap", device.get("packet-info"), device.get("multi-queue"),
+                      device.get("vnet-hdr"))
+
+
+def _flag_bits(tap: bool, packet_info: bool, multi_queue: bool, vnet_hdr: bool) -> int:
+    """TUNSETIFF's flags."""
+    return ((IFF_TAP if tap else IFF_TUN) | (0 if packet_info else IFF_NO_PI)
+            | (IFF_MULTI_QUEUE if multi_queue else 0) | (IFF_VNET_HDR if vnet_hdr else 0))
 
 
 def _attach(kns: str | None, device: Device, persist: bool | None) -> None:
@@ -68,14 +67,18 @@ def _ioctls(kns: str | None, name: str, flags: int, uid: int | None, gid: int | 
 def recreate(kns: str | None, link) -> None:
     """A deleted persistent tun/tap again, from its dump (state.Link): type, flags, owner,
     group and ifindex."""
-    def flag(number: int) -> bool:
-        raw = link.data.get(number)
-        return bool(raw and raw[0])
-    raw_type = link.data.get(TUN_TYPE)
-    flags = raw_type[0] if raw_type else IFF_TAP
-    flags |= (0 if flag(TUN_PI) else IFF_NO_PI) | (IFF_MULTI_QUEUE if flag(TUN_MULTI_QUEUE) else 0) \
-        | (IFF_VNET_HDR if flag(TUN_VNET_HDR) else 0)
-    owner, group = link.data.get(TUN_OWNER), link.data.get(TUN_GROUP)
+    attrs = K.KINDS["tap"].by_prop
+
+    def raw(prop: str) -> bytes | None:
+        return link.data.get(attrs[prop].nla)
+
+    def flag(prop: str) -> bool:
+        value = raw(prop)
+        return bool(value and value[0])
+    tun_type = link.data.get(TUN_TYPE)
+    flags = _flag_bits(not tun_type or tun_type[0] == IFF_TAP, flag("packet-info"), flag("multi-queue"),
+                       flag("vnet-hdr"))
+    owner, group = raw("owner"), raw("group")
     _ioctls(kns, link.name, flags, None if owner is None else int.from_bytes(owner, "little"),
             None if group is None else int.from_bytes(group, "little"), True, link.index)
 
