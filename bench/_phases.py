@@ -93,7 +93,8 @@ def main(path: str) -> None:
     out["parse"] = clock() - t
 
     t = clock()
-    statements, files, expansion = expand(raw)
+    statements, sources, expansion = expand(raw)
+    files = [s.path for s in sources]
     expansion.raise_if_errors()
     out["expand"] = clock() - t
 

@@ -27,6 +27,7 @@ from .values import BadValue
 class Result:
     site: Site | None          # None when only checking (build_ir=False)
     warnings: tuple[Diagnostic, ...]
+    sources: tuple[Source, ...] = ()   # the files read, as read: the file, then each include in order
 
 
 def compile_source(text: str, path: str = "<input>", build_ir: bool = True) -> Result:
@@ -66,14 +67,14 @@ def _compile(source: Source, build_ir: bool = True) -> Result:
 
 def _phases(source: Source, build_ir: bool) -> Result:
     raw = parse(source)
-    statements, files, expansion = expand(raw)
+    statements, sources, expansion = expand(raw)
     expansion.raise_if_errors()
     checker = Checker()
     try:
-        site = checker.check(statements, files, build_ir)
+        site = checker.check(statements, [s.path for s in sources], build_ir)
     except CompileError as exc:
         raise CompileError([*expansion.items, *exc.diagnostics]) from None
-    return Result(site, tuple(expansion.warnings + checker.out.warnings))
+    return Result(site, tuple(expansion.warnings + checker.out.warnings), tuple(sources))
 
 
 __all__ = ["collector_paused", "compile_file", "compile_source", "CompileError", "Diagnostic", "Result", "Site"]

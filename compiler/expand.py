@@ -150,7 +150,7 @@ class Expander:
         self.statements = 0
         self.input_bytes = 0
         self.include_stack: list[str] = []
-        self.files: list[str] = []
+        self.files: list[Source] = []      # every file read: this one, then each include in order
         self.templates: dict[str, _Template] = {}
         self._defining: dict[int, tuple[RawBlock, bool]] = {}   # id -> (the block, kept alive; _defines)
 
@@ -158,7 +158,7 @@ class Expander:
 
     def expand_file(self, raw: RawFile) -> tuple[Stmt, ...]:
         self.include_stack.append(os.path.realpath(raw.source.path))
-        self.files.append(raw.source.path)
+        self.files.append(raw.source)
         self.depth = 0
         self.input_bytes = len(raw.source.text.encode("utf-8"))
         result = self._block(raw.source, raw.statements, _Scope())
@@ -281,7 +281,7 @@ class Expander:
             return ()
         self.input_bytes += len(included.text.encode("utf-8"))
         self.include_stack.append(real)
-        self.files.append(path)
+        self.files.append(included)
         # Textual inclusion: the file's `let`s are visible after the include.
         result = self._block(included, raw.statements, scope)
         self.include_stack.pop()
@@ -634,8 +634,9 @@ class _Reported(BadValue):
         super().__init__("")
 
 
-def expand(raw: RawFile) -> tuple[tuple[Stmt, ...], list[str], Collector]:
-    """Expand one parsed file; returns the statements, the files read and the diagnostics."""
+def expand(raw: RawFile) -> tuple[tuple[Stmt, ...], list[Source], Collector]:
+    """Expand one parsed file; returns the statements, the files read (the file, then each
+    include in order) and the diagnostics."""
     expander = Expander()
     try:
         statements = expander.expand_file(raw)

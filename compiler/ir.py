@@ -81,6 +81,17 @@ class _Frozen:
         """A property by its language name (``dev.get("vlan-filtering")``)."""
         return getattr(self, python_name(prop), default)
 
+    def __reduce__(self) -> tuple:
+        """Pickled as its class and slot values (compiler/cache.py keeps compiled sites)."""
+        return _rebuild, (type(self), tuple(getattr(self, f) for f in self._fields), self.span, dict(self.spans))
+
+
+def _rebuild(cls: type[_Frozen], values: tuple, span: Span | None, spans: dict[str, Span]) -> _Frozen:
+    obj = cls.__new__(cls)
+    for set_slot, value in zip(cls._setters, (*values, span, MappingProxyType(spans) if spans else _NO_SPANS)):
+        set_slot(obj, value)
+    return obj
+
 
 class Device(_Frozen):
     """The common properties (language.md §3 "Common properties"); each kind's class adds its own.

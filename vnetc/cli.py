@@ -220,11 +220,16 @@ def _executor_options(command):
 
 
 def _executor(action: str, file: str, **options) -> None:
+    from vnetc.backends.executor.apply import run_dir
     from vnetc.backends.executor.command import UI, Request, main as run_command
+    from vnetc.compiler import cache
 
     def compile_site(path: str):
         try:
-            result = compile_file(path)
+            if options.get("against_empty"):   # an offline plan, for review: no run directory
+                result = compile_file(path)
+            else:                              # an unchanged site is not compiled again
+                result = cache.compile_file(path, os.path.join(run_dir(), "cache"))
         except CompileError as exc:
             _report(exc.diagnostics)
             return None

@@ -65,7 +65,7 @@ def test_include_is_relative_to_the_including_file(tmp_path):
     text = 'include "lib/nics.vnet"\ndummy d0\n'
     assert heads(text, str(main)) == [("interface", "eth0"), ("bond", "bond0"), ("dummy", "d0")]
     statements, files, _ = expand(parse(Source(str(main), text)))
-    assert files == [str(main), str(tmp_path / "lib" / "nics.vnet"), str(tmp_path / "lib" / "more" / "bonds.vnet")]
+    assert [s.path for s in files] == [str(main), str(tmp_path / "lib" / "nics.vnet"), str(tmp_path / "lib" / "more" / "bonds.vnet")]
 
 
 def test_include_does_not_depend_on_the_working_directory(tmp_path, monkeypatch):

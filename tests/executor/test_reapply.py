@@ -10,6 +10,9 @@ same as one the site wants) must leave the plan empty.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from executor_helpers import fake_interfaces, namespace, problems, vnetc, write_site
@@ -137,3 +140,22 @@ def test_an_out_of_band_change_is_in_the_next_plan(name, kinds_needed, tmp_path)
         assert problems(site, ns) == []
         again = vnetc("plan", site, ns)
         assert again.stdout == NO_CHANGE, again.stdout
+
+
+def test_a_re_apply_reads_the_compiled_site_back_and_an_edit_is_compiled(kinds_needed, tmp_path):
+    """plan/apply keep the compiled site in the run directory (compiler/cache.py): an unchanged
+    site is read back, and a site edited since (here: in the file it includes) is compiled again."""
+    (tmp_path / "mtu.vnet").write_text("let m = 1400\n", encoding="utf-8")
+    site = write_site(tmp_path, 'include "mtu.vnet"\n' + SITE.replace("mtu 1400", "mtu ${m}"))
+    with namespace() as ns:
+        fake_interfaces(ns, site)
+        assert vnetc("apply", site, ns).exit_code == 0
+        entries = list((Path(os.environ["VNETC_RUN_DIR"]) / "cache").iterdir())
+        assert len(entries) == 1 and entries[0].stat().st_size > 0
+        assert vnetc("plan", site, ns).stdout == NO_CHANGE
+        (tmp_path / "mtu.vnet").write_text("let m = 1300\n", encoding="utf-8")
+        plan = vnetc("plan", site, ns)
+        assert "mtu 1400 -> 1300" in plan.stdout, plan.stdout
+        assert vnetc("apply", site, ns).exit_code == 0
+        assert vnetc("plan", site, ns).stdout == NO_CHANGE
+        assert problems(site, ns) == []
