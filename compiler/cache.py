@@ -45,6 +45,10 @@ from .values import BadValue
 #: Bumped when what an entry holds changes shape.
 FORMAT = 1
 SUFFIX = ".pickle"
+#: Entries kept (each site file applied from one working directory is one): writing one more
+#: removes the least recently used, so that a machine applying many generated files does not
+#: fill /run (memory) with them.
+MAX_ENTRIES = 16
 
 
 def compile_file(path: str, directory: str) -> Result:
@@ -59,10 +63,13 @@ def compile_file(path: str, directory: str) -> Result:
     if entry is not None:
         result = _load(entry, source)
         if result is not None:
+            with contextlib.suppress(OSError):
+                os.utime(entry)                  # recently used: the last to be removed
             return result
     result = _compile(source)                    # raises CompileError: nothing is kept
     if entry is not None:
         _store(entry, result)
+        _evict(directory)
     return result
 
 
@@ -136,3 +143,16 @@ def _store(entry: str, result: Result) -> None:
     except (OSError, pickle.PicklingError, RecursionError):
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+
+
+def _evict(directory: str) -> None:
+    """Remove the least recently used entries beyond MAX_ENTRIES."""
+    try:
+        with os.scandir(directory) as items:
+            entries = [(item.stat(follow_symlinks=False).st_mtime_ns, item.path) for item in items
+                       if item.name.endswith(SUFFIX)]
+    except OSError:
+        return
+    for _, path in sorted(entries)[:-MAX_ENTRIES]:
+        with contextlib.suppress(OSError):
+            os.unlink(path)

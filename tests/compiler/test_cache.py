@@ -135,3 +135,18 @@ def test_a_directory_others_could_write_is_not_used(site, compiles, how):
     for _ in range(2):
         assert cache.compile_file("site.vnet", str(store)).site == compile_file("site.vnet").site
     assert compiles[0] == 2 and _entries(used) == []
+
+
+def test_the_least_recently_used_entries_beyond_the_limit_are_removed(site, compiles, monkeypatch):
+    monkeypatch.setattr(cache, "MAX_ENTRIES", 3)
+    store = site / "cache"
+    names = [f"s{i}.vnet" for i in range(5)]
+    for i, name in enumerate(names):
+        (site / name).write_text(SITE)
+        cache.compile_file(name, str(store))
+        os.utime(cache.os.path.join(store, cache._entry_name(name)), ns=(i * 10**9, i * 10**9))
+        if i == 1:                                  # s0 is used again: s1 becomes the oldest
+            cache.compile_file("s0.vnet", str(store))
+    assert compiles[0] == 5
+    kept = {p.name for p in _entries(store)}
+    assert kept == {cache._entry_name(n) for n in ("s0.vnet", "s3.vnet", "s4.vnet")}
