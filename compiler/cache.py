@@ -19,7 +19,7 @@ header that says what it is valid for:
 and uses the entry only when everything matches; otherwise (no entry, another
 fingerprint, an unreadable or damaged entry) it compiles and writes the entry
 anew. A file with errors is never kept: its diagnostics always come from a
-compile.
+compile. The MAX_ENTRIES most recently used entries are kept.
 
 An entry holds the site as compiled, MACsec keys included, and a pickle runs code
 when it is read: DIR is created mode 0700 and used only when it is a directory
