@@ -721,3 +721,22 @@ def test_fmt_check_of_broken_input_never_gives_a_traceback(tmp_path, name):
     assert "Traceback" not in stderr, stderr
     assert done.returncode in (0, 1), stderr
     assert path.read_bytes() == BROKEN[name]
+
+
+def test_build_lists_the_first_residual_items_of_each_target_and_counts_the_rest(tmp_path):
+    """A large site can leave thousands of items to vnetc apply: stderr shows the first
+    MAX_SHOWN of each target (as diagnostics do), then how many more and where they all are."""
+    from vnetc.compiler.diagnostics import MAX_SHOWN
+
+    many = MAX_SHOWN + 7
+    write(tmp_path, "site.vnet", f"netns n1\nfor i in 1..{many} {{\n    veth v${{i}} {{ peer p${{i}} {{ netns n1 }} }}\n}}\n")
+    run = run_vnetc("build", "site.vnet", "-t", "networkd", "-t", "iproute2", "-o", "out", cwd=tmp_path)
+    assert run.exit_code == 0, run.stderr
+    listed = [line for line in run.stderr.splitlines() if line.startswith("  residual (networkd -> vnetc apply): ")]
+    assert len(listed) == MAX_SHOWN
+    assert listed[0].endswith("veth 'n1/p1': the veth peer lives in namespace 'n1', which networkd does not manage; "
+                              "vnetc apply creates the pair and moves it")
+    assert f"  … and 7 more for networkd; /etc/vnetc/residual/networkd.json lists every one" in run.stderr
+    items = json.loads((tmp_path / "out" / "networkd" / "networkd.json").read_text())["items"]
+    assert len(items) == many
+    assert "more for iproute2" not in run.stderr     # the script does everything: nothing to list

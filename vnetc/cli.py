@@ -160,12 +160,34 @@ def build(file: str, targets: tuple[str, ...], out_dir: Path | None, root: Path 
                    f"{len(report.removed)} removed in {where}", err=True)
         for note in report.notes:
             click.echo(f"  note: {note}", err=True)
-    for target, gap in plan.residual:
-        if _target(target).hands_over:
-            click.echo(f"  residual ({target} -> vnetc apply): {gap.describe()}", err=True)
-        else:
-            click.echo(f"  not done by {target}: {gap.describe()}", err=True)
+    _report_residual(plan.residual)
     sys.exit(EXIT_OK)
+
+
+def _report_residual(residual) -> None:
+    """What each target leaves to vnetc apply (or to nobody): the first MAX_SHOWN items of each
+    target, then how many more (a 16,000-device site can leave thousands; the residual file
+    lists them all)."""
+    from vnetc.backends.residual import RESIDUAL_DIR, residual_name
+    from vnetc.compiler.diagnostics import MAX_SHOWN
+
+    lines: list[str] = []
+    shown: dict[str, int] = {}
+    for target, gap in residual:
+        shown[target] = shown.get(target, 0) + 1
+        if shown[target] > MAX_SHOWN:
+            continue
+        if _target(target).hands_over:
+            lines.append(f"  residual ({target} -> vnetc apply): {gap.describe()}")
+        else:
+            lines.append(f"  not done by {target}: {gap.describe()}")
+    for target, count in shown.items():
+        if count > MAX_SHOWN:
+            where = (f"; /{RESIDUAL_DIR}/{residual_name(_target(target))} lists every one"
+                     if _target(target).hands_over else "")
+            lines.append(f"  … and {count - MAX_SHOWN:,} more for {target}{where}")
+    if lines:
+        click.echo("\n".join(lines), err=True)
 
 
 @main.command()
