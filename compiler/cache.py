@@ -132,8 +132,9 @@ def _load(entry: str, source: Source) -> Result | None:
 
 
 def _store(entry: str, result: Result) -> None:
-    """Write the entry (a temporary sibling, then a rename); a failure only costs the next run a compile."""
-    temporary = f"{entry}.{os.getpid()}.tmp"
+    """Write the entry (a temporary sibling, then a rename); a failure only costs the next run a compile.
+    The temporary name ends like an entry's, so that one left by a killed run is evicted in time."""
+    temporary = f"{entry.removesuffix(SUFFIX)}.{os.getpid()}.tmp{SUFFIX}"
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with open(fd, "wb") as handle:
