@@ -71,9 +71,10 @@ class RawFile:
 #: the blanks before its token along (EOF: trailing blanks at the end of the text).
 #: The separator _SEP is split into NEWLINE and SEMICOLON (a newline also counts lines);
 #: the alternatives exclude each other, so they are ordered by how often they occur.
+#: WORD takes runs of plain characters at once (`[…]+`, not a turn of the outer loop per character).
 #: INVALID: a character no terminal can start with (a syntax error).
 _TOKENS = re.compile(r"""[ \t\r\f\v]*(?:
-    (?P<WORD>(?:[^\s{};#"$]|\$\{[^}\n]*\}|\$(?!\{))+)
+    (?P<WORD>(?:[^\s{};#"$]+|\$\{[^}\n]*\}|\$(?!\{))+)
   | (?P<NEWLINE>\n)
   | (?P<SEMICOLON>;)
   | (?P<LBRACE>\{)
