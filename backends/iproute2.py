@@ -48,7 +48,16 @@ FILE_NAME = "iproute2.sh"
 # --------------------------------------------------------------------------
 # words and lines
 
-q = shlex.quote   # the one quoting function: every word of every command goes through it
+#: POSIX shell reserved words: shlex.quote leaves them bare, and a bare one is valid as an argument
+#: (`ip link add fi …`), but it reads like syntax, and ShellCheck takes it for some (SC1010)
+_RESERVED = frozenset({"case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then", "until",
+                       "while"})
+
+
+def q(word: str) -> str:
+    """The one quoting function: every word of every command goes through it (shlex.quote, and a
+    reserved word quoted too)."""
+    return f"'{word}'" if word in _RESERVED else shlex.quote(word)
 
 
 class Raw(str):
