@@ -8,96 +8,14 @@ target, and completes the listed items.
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from vnetc.compiler.ir import Host, Site
-from vnetc.compiler.irjson import site_to_json
+from vnetc.compiler.irjson import Rows, dumps, host_for_dumps
 
 from . import Artifact, Gap, Target
 
 RESIDUAL_DIR = "etc/vnetc/residual"
 UNIT_DIR = "etc/systemd/system"
 FORMAT_VERSION = 1
-
-
-def dumps(data: Any) -> str:
-    """json.dumps(data, indent=2, ensure_ascii=False), character for character, three times
-    faster: with an indent, json uses its pure-Python encoder, and the residual of a large site
-    holds the whole host (16,000 devices: 0.29 s there, 0.09 s here). Strings, and anything but
-    dicts, lists, strings, ints, booleans and None, are still encoded by json itself."""
-    try:
-        return _TEXT[type(data)](data, "\n")
-    except _NotAString:
-        return json.dumps(data, indent=2, ensure_ascii=False)   # a dict key that is not a string
-
-
-_encode_string = json.encoder.encode_basestring   # (ensure_ascii=False)
-
-
-class _NotAString(Exception):
-    """A dict key that is not a string: json.dumps decides what it becomes."""
-
-
-class _KeyText(dict):
-    """dict key -> its JSON and the ": " after it, made on first use (a residual file's keys are the
-    property names, on every device)."""
-
-    def __missing__(self, key: Any) -> str:
-        if type(key) is not str:
-            raise _NotAString
-        text = self[key] = _encode_string(key) + ": "
-        return text
-
-
-_KEY_TEXT = _KeyText()
-
-
-# Each writer gets a value and the newline-and-indent of the line it starts on, and returns its
-# JSON; a string (most values) is encoded in line, without a call of its own.
-
-def _dict(value: dict, newline: str) -> str:
-    if not value:
-        return "{}"
-    inner = newline + "  "
-    return "{" + inner + ("," + inner).join([
-        _KEY_TEXT[key] + (_encode_string(item) if type(item) is str else _TEXT[type(item)](item, inner))
-        for key, item in value.items()]) + newline + "}"
-
-
-def _list(value: list | tuple, newline: str) -> str:
-    if not value:
-        return "[]"
-    inner = newline + "  "
-    return "[" + inner + ("," + inner).join([
-        _encode_string(item) if type(item) is str else _TEXT[type(item)](item, inner)
-        for item in value]) + newline + "]"
-
-
-def _other(value: Any, newline: str) -> str:
-    """A value of another type (a subclass, a float): what json.dumps makes of it."""
-    if isinstance(value, str):
-        return _encode_string(value)
-    if isinstance(value, dict):
-        return _dict(value, newline)
-    if isinstance(value, (list, tuple)):
-        return _list(value, newline)
-    return json.dumps(value, ensure_ascii=False)
-
-
-class _ByType(dict):
-    def __missing__(self, kind: type) -> Any:
-        return _other
-
-
-#: type -> its writer (exact types; _other for the rest)
-_TEXT = _ByType({
-    str: lambda value, newline: _encode_string(value),
-    type(None): lambda value, newline: "null",
-    bool: lambda value, newline: "true" if value else "false",
-    int: lambda value, newline: int.__repr__(value),
-    dict: _dict, list: _list, tuple: _list,
-})
 
 
 def residual_name(target: Target) -> str:
@@ -115,13 +33,15 @@ def residual_artifacts(target: Target, site: Site, host: Host, gaps: list[Gap],
     service = service or target.service
     # MACsec devices the executor creates need their keys: then the file is a secret.
     secret = any(g.device.kind == "macsec" for g in gaps)
+    # json.dumps(…, indent=2)'s text, written by irjson.dumps: the items as rows, the host straight
+    # from its IR (a 16,000-device host: 0.1 s rather than 0.25 s)
     data = {
         "vnetc-residual": FORMAT_VERSION,
         "target": target.name,
         "host": host.name,
-        "items": [{"kind": g.device.kind, "name": g.device.name, "netns": g.device.netns, "what": g.what,
-                   "reason": g.reason} for g in gaps],
-        "site": site_to_json(Site((host,)), show_secrets=secret)["hosts"][0],
+        "items": Rows(("kind", "name", "netns", "what", "reason"),
+                      [(g.device.kind, g.device.name, g.device.netns, g.what, g.reason) for g in gaps]),
+        "site": host_for_dumps(host, show_secrets=secret),
     }
     text = dumps(data) + "\n"
     path = f"/{RESIDUAL_DIR}/{residual_name(target)}"
