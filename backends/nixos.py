@@ -5,6 +5,10 @@ each `.netdev`/`.network` file becomes ``systemd.network.netdevs.<stem>`` /
 ``systemd.network.networks.<stem>`` (the file stem, so NixOS writes the same
 file names and networkd reads them in the same order), each INI section the
 NixOS option that holds it. The two targets therefore cannot disagree.
+How a section becomes an attribute is decided in one place, ``_plan``; render
+writes the Nix text of a file straight from its text (``_Units``) and takes the
+general way (``parse_ini`` → ``unit_attrs`` → ``unit_nix``) for what that
+does not cover, with the same result.
 
 Option names and per-section allow-lists follow nixpkgs
 ``nixos/modules/system/boot/networkd.nix`` as of NixOS 25.05 (the version
@@ -212,8 +216,8 @@ def render_ini(sections: list[Section]) -> str:
 
 def nix_string(value: str) -> str:
     """A double-quoted Nix string (escapes: \\ " \\n \\r \\t and ${ as \\${)."""
-    if not _NIX_SPECIAL.search(value):
-        return f'"{value}"'     # most values: nothing to escape
+    if value.isprintable() and '"' not in value and "\\" not in value and "${" not in value:
+        return f'"{value}"'     # most values: nothing to escape (cheaper to see so than by a regex)
     out = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "\\${")
     out = out.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     return f'"{out}"'
@@ -232,7 +236,6 @@ def nix_indented(value: str, indent: int) -> str | None:
     return "''\n" + pad + escaped.replace("\n", "\n" + pad) + "\n" + "  " * indent + "''"
 
 
-_NIX_SPECIAL = re.compile(r'[\\"\n\r\t]|\$\{')
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_'-]*")
 _KEYWORDS = {"if", "then", "else", "assert", "with", "let", "in", "rec", "inherit", "or"}
 
@@ -306,27 +309,27 @@ def _leaf(value: Any, indent: int) -> str:
 
 
 class _Plan(NamedTuple):
-    """How unit_attrs takes a section of a .netdev/.network file."""
+    """How a section of a .netdev/.network file becomes NixOS attributes (unit_attrs and _Units both
+    follow it)."""
 
     option: str | None          # the NixOS attribute it goes to; None: none (extraConfig)
     repeatable: bool            # a list of attribute sets, one per section
     allowed: frozenset[str] | None   # the keys nixpkgs allows; None: any
     int_keys: frozenset[str]    # the keys nixpkgs requires to be Nix integers
+    key_lists: dict[str, str]   # keys with a list attribute of their own ([Network] Address= -> address)
 
 
+@functools.cache   # (file kind, section): made on first use
 def _plan(kind: str, section: str) -> _Plan:
     options, lists = (NETDEV_OPTIONS, NETDEV_LISTS) if kind == "netdev" else (NETWORK_OPTIONS, NETWORK_LISTS)
     allowed = ALLOWED.get((kind, section))
-    return _Plan(lists.get(section) or options.get(section), section in lists,
-                 None if allowed is None else frozenset(allowed),
-                 frozenset(k for f, s, k in INT_KEYS if (f, s) == (kind, section)))
+    option = lists.get(section) or options.get(section)
+    return _Plan(option, section in lists, None if allowed is None else frozenset(allowed),
+                 frozenset(k for f, s, k in INT_KEYS if (f, s) == (kind, section)),
+                 NETWORK_KEY_LISTS if option == "networkConfig" else {})
 
-
-#: (file kind, section) -> its plan, made on first use
-_PLANS: dict[tuple[str, str], _Plan] = {}
 
 _BOOLS = {"yes": True, "no": False}
-_DIGITS = frozenset("0123456789")
 
 
 def _collect(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -352,9 +355,7 @@ def unit_attrs(kind: str, sections: list[Section]) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     extra: list[Section] = []
     for name, pairs in sections:
-        plan = _PLANS.get((kind, name))
-        if plan is None:
-            plan = _PLANS[(kind, name)] = _plan(kind, name)
+        plan = _plan(kind, name)
         if plan.option is None:
             extra.append((name, pairs))
             continue
@@ -366,7 +367,7 @@ def unit_attrs(kind: str, sections: list[Section]) -> dict[str, Any]:
         for key, value in pairs:
             if allowed is not None and key not in allowed:
                 bad.append((key, value))
-            elif value[:1] in _DIGITS and _INT.fullmatch(value):
+            elif value.isdigit() and _INT.fullmatch(value):
                 ok.append((key, int(value)))
             elif key in int_keys:
                 bad.append((key, value))
@@ -380,11 +381,11 @@ def unit_attrs(kind: str, sections: list[Section]) -> dict[str, Any]:
             continue
         if bad:
             extra.append((name, bad))                  # systemd merges a section given twice
-        if plan.option == "networkConfig":
+        if plan.key_lists:
             rest = []
             for key, value in ok:
-                if key in NETWORK_KEY_LISTS:
-                    attrs.setdefault(NETWORK_KEY_LISTS[key], []).append(value)
+                if key in plan.key_lists:
+                    attrs.setdefault(plan.key_lists[key], []).append(value)
                 else:
                     rest.append((key, value))
             ok = rest
@@ -413,6 +414,151 @@ def _ordered(attrs: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------
+# one unit file -> Nix text, directly (what render uses)
+#
+# unit_nix(unit_attrs(kind, parse_ini(text))) builds lists and dicts for each file only to write them
+# out again (16,000 devices: 20,000 files, 130,000 keys). _Units writes the same text straight from the
+# file's lines when all its sections are plain (see _Units), which networkd's files are but for the
+# values nixpkgs rejects (extraConfig) or that need care (a non-printable character); any other file
+# takes the general way.
+
+
+class _Section:
+    """What _Units knows of one section name of one file kind: its plan, how each of its keys is written
+    and (some of) its lines — `STP=no` or `Parent=root` recurs in thousands of files."""
+
+    __slots__ = ("plan", "option", "repeatable", "keys", "lines")
+
+    def __init__(self, kind: str, name: str) -> None:
+        self.plan = _plan(kind, name)
+        self.option, self.repeatable = self.plan.option, self.plan.repeatable
+        self.keys: dict[str, tuple[str, str | None, bool] | None] = {}   # key -> self._key(key)
+        self.lines: dict[str, tuple[str, str | None, str]] = {}          # line -> self.line(line)
+
+    def _key(self, key: str) -> tuple[str, str | None, bool] | None:
+        """How a key is written: (the start of its lines: `Key = `, or "" for a key whose values go to a
+        list attribute of their own; that attribute ([Network] Address= -> address) or None; whether nixpkgs
+        wants an integer). None if nixpkgs rejects the key (extraConfig) or parse_ini might read its lines
+        otherwise (every systemd key is alphanumeric)."""
+        plan = self.plan
+        if not key.isalnum() or plan.allowed is not None and key not in plan.allowed:
+            return None
+        attribute = plan.key_lists.get(key)
+        pad = "            " if plan.repeatable else "          "
+        return "" if attribute else f"{pad}{nix_name(key)} = ", attribute, key in plan.int_keys
+
+    def line(self, line: str) -> tuple[str, str | None, str] | None:
+        """How a `key=value` line is written: (key, the list attribute of its own or None, the Nix text:
+        `Key = value;` in the section's attribute set, or the value alone in that list). None if unit_attrs
+        would not take it as it stands (its key or value goes to extraConfig) or parse_ini might read it
+        otherwise (it strips lines and splits them at every line break: the value must be printable and
+        not end in a space)."""
+        key, equals, value = line.partition("=")
+        how = self.keys.get(key, False)
+        if how is False:
+            how = self.keys[key] = self._key(key)
+        if how is None or not equals or not value.isprintable() or value.endswith(" "):
+            return None
+        start, attribute, integer = how
+        if value.isdigit() and _INT.fullmatch(value):
+            literal = value                            # the Nix integer, as written
+        elif integer:
+            return None
+        else:
+            literal = _NIX_BOOLS.get(value) or nix_string(value)
+        entry = key, attribute, f"{start}{literal};\n" if start else literal
+        if len(self.lines) < _LINES_KEPT:
+            self.lines[line] = entry
+        return entry
+
+
+_NIX_BOOLS = {"yes": "true", "no": "false"}
+
+#: the lines a _Section keeps, at most: those that recur (`Kind=vlan`, `STP=no`) come up in the first
+#: files; keeping every unique one (`Name=…`, 4 per VLAN) makes the rendering slower, not faster
+_LINES_KEPT = 256
+
+
+def _frames(kind: str) -> dict[str, tuple[str, str, str]]:
+    """Unit attribute -> (opening, separator, closing) around its parts, as unit_nix writes it: an
+    attribute set of `Key = value;` lines, a list of such sets, or a list of values."""
+    options, lists = (NETDEV_OPTIONS, NETDEV_LISTS) if kind == "netdev" else (NETWORK_OPTIONS, NETWORK_LISTS)
+    frames = {o: (f"        {nix_name(o)} = {{\n", "", "        };\n") for o in options.values()}
+    frames.update({o: (f"        {nix_name(o)} = [\n", "", "        ];\n") for o in lists.values()})
+    if kind == "network":
+        frames.update({a: (f"        {nix_name(a)} = [ ", " ", " ];\n") for a in NETWORK_KEY_LISTS.values()})
+    return frames
+
+
+_FRAMES = {"netdev": _frames("netdev"), "network": _frames("network")}
+
+
+class _Units:
+    """The Nix text of the unit files of one rendering, `<stem> = { … };` after the file's comment line,
+    each with the attributes ``unit_nix(unit_attrs(kind, parse_ini(text)))``.
+
+    Written directly for a file in the form networkd writes (ini.render: one comment line, then
+    `[Section]`s of `key=value` lines, one blank line apart) whose sections are all plain: each has an
+    option (_Plan), a section without a list option comes once (unit_attrs would merge two), no key
+    comes twice in a section (unit_attrs would make a list), every line is one _Section.line takes.
+    Any other file takes the general way."""
+
+    def __init__(self) -> None:
+        self._sections: dict[str, dict[str, _Section]] = {"netdev": {}, "network": {}}   # kind -> name -> …
+
+    def unit(self, kind: str, stem: str, text: str) -> str:
+        head, *sections = text.rstrip("\n").split("\n\n[")
+        nix = self._plain(kind, sections) if head[:1] == "#" and head.isprintable() else None
+        if nix is None:
+            nix = unit_nix(unit_attrs(kind, parse_ini(text)))
+            head = text.partition("\n")[0]
+            head = head.splitlines()[0] if head else ""
+        if head.startswith("# "):                      # the file's comment line, kept
+            return f"      {head}\n      {nix_name(stem)} = {nix};"
+        return f"      {nix_name(stem)} = {nix};"
+
+    def _plain(self, kind: str, sections: list[str]) -> str | None:
+        """The attributes of a file's sections (`Name]\\nKey=value…`) if they are all plain, else None."""
+        table = self._sections[kind]
+        parts: dict[str, Any] = {}                     # unit attribute -> its parts (keys, items or values)
+        for text in sections:
+            name, _, body = text.partition("]\n")
+            section = table.get(name)
+            if section is None:
+                section = table[name] = _Section(kind, name)
+            option = section.option
+            if option is None or option in parts and not section.repeatable:
+                return None                            # extraConfig, or a section given twice
+            known = section.lines
+            lines = body.split("\n")
+            own: dict[str, str] = {}                   # key -> its `Key = value;`
+            listed = 0                                 # lines whose value went to a list attribute of its own
+            for line in lines:
+                entry = known.get(line) or section.line(line)
+                if entry is None:
+                    return None
+                key, attribute, nix = entry
+                if attribute is None:
+                    own[key] = nix
+                else:
+                    parts.setdefault(attribute, []).append(nix)
+                    listed += 1
+            if len(own) + listed != len(lines):
+                return None                            # a key given twice: unit_attrs makes a list of it
+            if section.repeatable:
+                parts.setdefault(option, []).append("          {\n" + "".join(own.values()) + "          }\n")
+            elif own:
+                parts[option] = own.values()
+        frames = _FRAMES[kind]
+        out = ["{\n"]
+        for attribute in sorted(parts, key=_ATTRIBUTE_ORDER[kind].__getitem__):
+            opening, separator, closing = frames[attribute]
+            out += opening, separator.join(parts[attribute]), closing
+        out.append("      }")
+        return "".join(out)
+
+
+# --------------------------------------------------------------------------
 # the target
 
 
@@ -436,16 +582,19 @@ def _inline_key_errors(host: Host) -> list[Gap]:
 def render(site: Site, host: Host) -> Rendering:
     inner = networkd.render(site, host)
     out = Rendering(residual=list(inner.residual), errors=list(inner.errors) + _inline_key_errors(host))
-    units: dict[str, list[str]] = {"netdev": [], "network": []}   # each unit's Nix text, by file kind
-    for artifact in sorted(inner.files, key=_by_name):
-        stem, _, ext = artifact.name.rpartition(".")
-        first = artifact.content.partition("\n")[0]
-        first = first.splitlines()[0] if first else ""
-        comment = f"      # {first[2:]}\n" if first.startswith("# ") else ""
-        attrs = unit_attrs(ext, parse_ini(artifact.content))
-        units[ext].append(f"{comment}      {nix_name(stem)} = {unit_nix(attrs)};")
-    out.files.append(Artifact(MODULE_NAME, INSTALL_DIR, module_text(site, host, units, out.residual)))
+    out.files.append(Artifact(MODULE_NAME, INSTALL_DIR, module_text(site, host, _unit_texts(inner.files),
+                                                                    out.residual)))
     return out
+
+
+def _unit_texts(files: list[Artifact]) -> dict[str, list[str]]:
+    """Each unit's Nix text (`<stem> = { … };` after its comment line) by file kind, in file name order."""
+    units: dict[str, list[str]] = {"netdev": [], "network": []}
+    writer = _Units()
+    for artifact in sorted(files, key=_by_name):
+        stem, _, ext = artifact.name.rpartition(".")
+        units[ext].append(writer.unit(ext, stem, artifact.content))
+    return units
 
 
 _by_name = operator.attrgetter("name")
