@@ -267,6 +267,11 @@ def nix_value(value: Any, indent: int) -> str:
     raise TypeError(f"no Nix form for {value!r}")
 
 
+#: The indents of a unit's text (unit_nix and _Units write the same layout): an option of the unit,
+#: a key of an option's attribute set (or the braces of a list's set), a key of a set in a list.
+_OPTION, _KEY, _ITEM_KEY = "  " * 4, "  " * 5, "  " * 6
+
+
 def unit_nix(attrs: dict[str, Any]) -> str:
     """``nix_value(attrs, 3)`` for the attributes of a unit (systemd.network.netdevs.<name>, at depth 3),
     written for their usual shape instead of by recursion: an option is an attribute set of keys or
@@ -274,21 +279,21 @@ def unit_nix(attrs: dict[str, Any]) -> str:
     parts = ["{\n"]
     for option, value in attrs.items():
         if type(value) is dict and value:
-            parts.append(f"        {nix_name(option)} = {{\n")
-            parts += [f"          {nix_name(k)} = {_leaf(v, 5)};\n" for k, v in value.items()]
-            parts.append("        };\n")
+            parts.append(f"{_OPTION}{nix_name(option)} = {{\n")
+            parts += [f"{_KEY}{nix_name(k)} = {_leaf(v, 5)};\n" for k, v in value.items()]
+            parts.append(f"{_OPTION}}};\n")
         elif type(value) is list and value and type(value[0]) is dict:
-            parts.append(f"        {nix_name(option)} = [\n")
+            parts.append(f"{_OPTION}{nix_name(option)} = [\n")
             for item in value:
                 if type(item) is dict and item:
-                    parts.append("          {\n")
-                    parts += [f"            {nix_name(k)} = {_leaf(v, 6)};\n" for k, v in item.items()]
-                    parts.append("          }\n")
+                    parts.append(f"{_KEY}{{\n")
+                    parts += [f"{_ITEM_KEY}{nix_name(k)} = {_leaf(v, 6)};\n" for k, v in item.items()]
+                    parts.append(f"{_KEY}}}\n")
                 else:
-                    parts.append(f"          {nix_value(item, 5)}\n")
-            parts.append("        ];\n")
+                    parts.append(f"{_KEY}{nix_value(item, 5)}\n")
+            parts.append(f"{_OPTION}];\n")
         else:
-            parts.append(f"        {nix_name(option)} = {_leaf(value, 4)};\n")
+            parts.append(f"{_OPTION}{nix_name(option)} = {_leaf(value, 4)};\n")
     parts.append("      }")
     return "".join(parts)
 
@@ -444,7 +449,7 @@ class _Section:
         if not key.isalnum() or plan.allowed is not None and key not in plan.allowed:
             return None
         attribute = plan.key_lists.get(key)
-        pad = "            " if plan.repeatable else "          "
+        pad = _ITEM_KEY if plan.repeatable else _KEY
         return "" if attribute else f"{pad}{nix_name(key)} = ", attribute, key in plan.int_keys
 
     def line(self, line: str) -> tuple[str, str | None, str] | None:
@@ -483,10 +488,10 @@ def _frames(kind: str) -> dict[str, tuple[str, str, str]]:
     """Unit attribute -> (opening, separator, closing) around its parts, as unit_nix writes it: an
     attribute set of `Key = value;` lines, a list of such sets, or a list of values."""
     options, lists = (NETDEV_OPTIONS, NETDEV_LISTS) if kind == "netdev" else (NETWORK_OPTIONS, NETWORK_LISTS)
-    frames = {o: (f"        {nix_name(o)} = {{\n", "", "        };\n") for o in options.values()}
-    frames.update({o: (f"        {nix_name(o)} = [\n", "", "        ];\n") for o in lists.values()})
+    frames = {o: (f"{_OPTION}{nix_name(o)} = {{\n", "", f"{_OPTION}}};\n") for o in options.values()}
+    frames.update({o: (f"{_OPTION}{nix_name(o)} = [\n", "", f"{_OPTION}];\n") for o in lists.values()})
     if kind == "network":
-        frames.update({a: (f"        {nix_name(a)} = [ ", " ", " ];\n") for a in NETWORK_KEY_LISTS.values()})
+        frames.update({a: (f"{_OPTION}{nix_name(a)} = [ ", " ", " ];\n") for a in NETWORK_KEY_LISTS.values()})
     return frames
 
 
@@ -546,7 +551,7 @@ class _Units:
             if len(own) + listed != len(lines):
                 return None                            # a key given twice: unit_attrs makes a list of it
             if section.repeatable:
-                parts.setdefault(option, []).append("          {\n" + "".join(own.values()) + "          }\n")
+                parts.setdefault(option, []).append(f"{_KEY}{{\n" + "".join(own.values()) + f"{_KEY}}}\n")
             elif own:
                 parts[option] = own.values()
         frames = _FRAMES[kind]

@@ -172,7 +172,7 @@ def _label(value: Any) -> Any:
         return _reference(value)
     if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address, ipaddress.IPv4Interface,
                           ipaddress.IPv6Interface, ipaddress.IPv4Network, ipaddress.IPv6Network)):
-        return str(value)
+        return _address(value)
     return value
 
 
@@ -198,15 +198,6 @@ def host_for_dumps(host: Host, show_secrets: bool = False) -> dict[str, Any]:
     """site_to_json's host, for dumps (json.dumps cannot write it): dumps writes its devices straight
     from the IR, without making their dicts, in well under half the time."""
     return _host(host, show_secrets, _Written(lambda newline: _devices_text(host.devices, show_secrets, newline)))
-
-
-class Rows:
-    """For dumps: a list of dicts with the same KEYS, each given by its values (strings, numbers,
-    booleans, None), written without making the dicts (the residual's items)."""
-
-    def __init__(self, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-        self.keys = keys
-        self.rows = rows
 
 
 class _Written:
@@ -379,27 +370,6 @@ def _other(value: Any, newline: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _rows_text(value: Rows, newline: str) -> str:
-    """The list of dicts VALUE stands for, written a column (a key's values) at a time."""
-    if not value.rows:
-        return "[]"
-    if not value.keys:
-        return _list([{}] * len(value.rows), newline)
-    inner = newline + "  "
-    fields = inner + "  "
-    row = "{" + fields + ("," + fields).join([_KEY_TEXT[key].replace("%", "%%") + "%s" for key in value.keys]) + \
-        inner + "}"
-    columns = [_column_text(column, fields) for column in zip(*value.rows)]
-    return "[" + inner + ("," + inner).join(map(row.__mod__, zip(*columns))) + newline + "]"
-
-
-def _column_text(values: tuple[Any, ...], newline: str) -> list[str]:
-    try:
-        return list(map(_encode_string, values))    # all strings (most columns)
-    except TypeError:
-        return [_encode_string(item) if type(item) is str else _TEXT[type(item)](item, newline) for item in values]
-
-
 class _ByType(dict):
     def __missing__(self, kind: type) -> Any:
         return _other
@@ -412,7 +382,6 @@ _TEXT = _ByType({
     bool: lambda value, newline: "true" if value else "false",
     int: lambda value, newline: int.__repr__(value),
     dict: _dict, list: _list, tuple: _list,
-    Rows: _rows_text,
     _Written: lambda value, newline: value.write(newline),
 })
 

@@ -19,7 +19,7 @@ from vnetc.backends import Gap, target
 from vnetc.backends.residual import residual_artifacts
 from vnetc.compiler import compile_source
 from vnetc.compiler.ir import Site
-from vnetc.compiler.irjson import Rows, _address, dumps, host_for_dumps, site_to_json
+from vnetc.compiler.irjson import _address, dumps, host_for_dumps, site_to_json
 from vnetc.compiler.schema import KINDS, props_of
 
 @pytest.fixture(autouse=True)
@@ -39,10 +39,6 @@ def _json(value) -> str:
 
 def _string(rng: random.Random, length: int = 8) -> str:
     return "".join(rng.choice(_TEXT) for _ in range(rng.randrange(length)))
-
-
-def _scalar(rng: random.Random):
-    return rng.choice([None, True, False, rng.randint(-2**70, 2**70), 0, 1, 2.5, float("-inf"), _string(rng)])
 
 
 def _value(rng: random.Random, depth: int = 0):
@@ -76,17 +72,6 @@ def test_keys_that_are_not_strings_are_written_as_json_writes_them():
     value = {1: "a", "b": {2.5: [True, None]}, None: (), False: {}}
     assert dumps(value) == _json(value)
     assert dumps({"x": value}) == _json({"x": value})        # nested: indented as json indents it
-
-
-@pytest.mark.parametrize("seed_", range(10))
-def test_rows_are_the_list_of_their_dicts(seed_):
-    rng = random.Random(seed_)
-    for _ in range(50):
-        keys = tuple(dict.fromkeys(_string(rng, 6) for _ in range(rng.randrange(5))))
-        rows = [tuple(_scalar(rng) if rng.random() < 0.3 else _string(rng) for _ in keys)
-                for _ in range(rng.randrange(6))]
-        dicts = [dict(zip(keys, row)) for row in rows]
-        assert dumps({"items": Rows(keys, rows)}) == _json({"items": dicts}), (keys, rows)
 
 
 def test_addresses_are_written_as_ipaddress_writes_them():
